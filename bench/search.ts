@@ -1,0 +1,215 @@
+/**
+ * `npm run bench:search [-- --chunks 100000 --queries 500]` — search latency on the embedded
+ * default (issue 4, DESIGN §5).
+ *
+ * Loads N generated chunks of ~800 chars (default 100,000) with 384-d local-embedder vectors into
+ * one tenant schema on PGlite (on disk, as `npm start` runs it), through the production write path
+ * (replaceDocumentChunks, 100 chunks per document), builds the HNSW index after the load, then runs
+ * the same queries as `hybrid` search (searchChunks: query embedding + full-text top 50 + HNSW top
+ * 50 + RRF) and as the bare SQL full-text query on the same table, interleaved. Prints p50/p95 of
+ * both, their ratio and the goals: hybrid p95 <= 3 x bare full-text p95, and hybrid p95 <= 50 ms.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '../shared/db/migrate';
+import type { Chunk } from '../shared/index/chunk';
+import { chunkIdOf } from '../shared/index/chunk';
+import { LocalHashEmbedder } from '../shared/index/embedder';
+import { buildIndexTables } from '../shared/index/schema';
+import { embedChunks, replaceDocumentChunks } from '../shared/index/store';
+import { createIndexSchema } from '../shared/index/testing';
+import { searchChunks } from '../shared/retrieval/search';
+import { openPglite } from '../shared/node/databases';
+
+const { values: args } = parseArgs({
+  options: {
+    chunks: { type: 'string', default: '100000' },
+    queries: { type: 'string', default: '500' },
+    'chunks-per-doc': { type: 'string', default: '100' },
+  },
+});
+const TOTAL = Number(args.chunks);
+const QUERIES = Number(args.queries);
+const PER_DOC = Number(args['chunks-per-doc']);
+const WARMUP = 25;
+const SCHEMA = 'tenant_bench';
+
+/** mulberry32: the same corpus and queries every run. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = prng(4242);
+
+/**
+ * A contract-like vocabulary with a Zipf (s = 1) word distribution: a few hundred common words
+ * that match many chunks and a long tail of rare ones, as in real documents.
+ */
+const COMMON = (
+  'agreement party parties supplier customer shall services goods delivery payment invoice price term termination notice days ' +
+  'months years written law court liability damages insurance warranty defect obligation confidential information data ' +
+  'personal processing security audit report order purchase quantity unit schedule annex clause section amendment consent ' +
+  'right rights license software system support maintenance fee fees rate interest late tax costs expenses breach remedy ' +
+  'claim claims indemnify dispute arbitration jurisdiction governing force majeure event period renewal extension budget ' +
+  'project milestone acceptance test criteria quality standard compliance regulation export sanction employee contractor ' +
+  'subcontractor premises warehouse shipment carrier risk title transfer storage inspection return refund credit currency'
+).split(' ');
+const SYL = ['ka', 'lo', 'mi', 'ren', 'sto', 'vel', 'dar', 'qui', 'bra', 'nos', 'tel', 'fi', 'gor', 'ul', 'sen', 'mar', 'zo', 'pe', 'ax', 'lin'];
+const vocabulary: string[] = [...COMMON];
+const seen = new Set(vocabulary);
+while (vocabulary.length < 30_000) {
+  const n = 2 + Math.floor(rand() * 3);
+  let w = '';
+  for (let i = 0; i < n; i++) w += SYL[Math.floor(rand() * SYL.length)];
+  if (!seen.has(w)) {
+    seen.add(w);
+    vocabulary.push(w);
+  }
+}
+const cdf: number[] = [];
+let acc = 0;
+for (let r = 1; r <= vocabulary.length; r++) cdf.push((acc += 1 / r));
+function word(): string {
+  const x = rand() * acc;
+  let lo = 0;
+  let hi = cdf.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cdf[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return vocabulary[lo];
+}
+const FILLERS = ['the', 'of', 'and', 'to', 'in', 'for', 'by', 'with', 'under', 'this'];
+
+function chunkText(target = 800): string {
+  let text = '';
+  while (text.length < target - 60) {
+    const n = 8 + Math.floor(rand() * 12);
+    const words: string[] = [];
+    for (let i = 0; i < n; i++) words.push(rand() < 0.3 ? FILLERS[Math.floor(rand() * FILLERS.length)] : word());
+    const s = words.join(' ');
+    text += (text ? ' ' : '') + s[0].toUpperCase() + s.slice(1) + '.';
+  }
+  return text;
+}
+
+/** 2–4 words as users type them: content words drawn by frequency, sometimes a quoted phrase. */
+function queryText(): string {
+  const n = 2 + Math.floor(rand() * 3);
+  const words = Array.from({ length: n }, word);
+  return rand() < 0.1 ? `"${words.slice(0, 2).join(' ')}" ${words.slice(2).join(' ')}`.trim() : words.join(' ');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'frostbyte-bench-search-'));
+  console.log(`bench:search — ${TOTAL.toLocaleString('en')} chunks, ${QUERIES} queries, PGlite on disk at ${dir}`);
+  const { db, pg, capabilities, close } = await openPglite(dir);
+  try {
+    await createIndexSchema(db, SCHEMA, readFileSync(new URL('../shared/index/vector-migration.sql', import.meta.url), 'utf8'), { withHnsw: false });
+    const tables = buildIndexTables(SCHEMA);
+    const embedder = new LocalHashEmbedder();
+
+    const loadStart = performance.now();
+    let loaded = 0;
+    for (let d = 0; loaded < TOTAL; d++) {
+      const docId = `doc_bench_${String(d).padStart(6, '0')}`;
+      const chunks: Chunk[] = [];
+      let offset = 0;
+      for (let i = 0; i < PER_DOC && loaded + chunks.length < TOTAL; i++) {
+        const text = chunkText();
+        const page = 1 + Math.floor(i / 3);
+        chunks.push({ chunk_id: await chunkIdOf(docId, page, offset, offset + text.length), doc_id: docId, page, start_char: offset, end_char: offset + text.length, text, element_types: ['paragraph'], section_title: null });
+        offset += text.length + 2;
+      }
+      const embeddings = await embedChunks(embedder, chunks);
+      await replaceDocumentChunks(db, tables, docId, chunks, embeddings, {
+        lineage: { batchId: `bat_${d % 20}`, fileId: `file_${d}`, originalFilename: `${docId}.pdf`, mimeType: 'application/pdf', sourceSha256: docId.padEnd(64, '0'), ingestedAt: new Date(Date.UTC(2026, 0, 1 + (d % 60))) },
+        now: new Date(),
+      });
+      loaded += chunks.length;
+      const secs = (performance.now() - loadStart) / 1000;
+      process.stdout.write(`\rloading ${loaded.toLocaleString('en')}/${TOTAL.toLocaleString('en')} chunks  ${(loaded / secs).toFixed(0)} chunks/s  ${secs.toFixed(0)} s   `);
+    }
+    process.stdout.write('\n');
+    const loadSecs = (performance.now() - loadStart) / 1000;
+
+    // PGlite runs the build on this thread, so there is no progress to show while it runs.
+    const mwm = rowsOf<{ maintenance_work_mem: string }>(await db.execute(sql`SHOW maintenance_work_mem`))[0]?.maintenance_work_mem;
+    console.log(`building HNSW index (m 16, ef_construction 64, maintenance_work_mem ${mwm}) ...`);
+    const hnswStart = performance.now();
+    await pg.exec(`CREATE INDEX chunks_embedding_hnsw ON "${SCHEMA}".chunks USING hnsw (embedding_vec vector_cosine_ops); ANALYZE "${SCHEMA}".chunks;`);
+    const hnswSecs = (performance.now() - hnswStart) / 1000;
+    console.log(`HNSW built in ${hnswSecs.toFixed(0)} s`);
+
+    const queries = Array.from({ length: QUERIES + WARMUP }, queryText);
+    const bareFts = (q: string) =>
+      pg.query(
+        `SELECT c.chunk_id, c.doc_id, c.file_id, c.original_filename, c.text, c.page, c.start_char, c.end_char, ts_rank_cd(c.tsv, q.query) AS score,
+                c.embed_model, c.embed_version, c.source_sha256
+         FROM "${SCHEMA}".chunks c, websearch_to_tsquery('english', $1) AS q(query)
+         WHERE c.tsv @@ q.query ORDER BY score DESC, c.chunk_id LIMIT 5`,
+        [q],
+      );
+    const plan = rowsOf<{ 'QUERY PLAN': string }>(
+      await db.execute(sql.raw(`EXPLAIN SELECT chunk_id FROM "${SCHEMA}".chunks ORDER BY embedding_vec <=> (SELECT embedding_vec FROM "${SCHEMA}".chunks LIMIT 1) LIMIT 50`)),
+    );
+    console.log(`vector plan uses HNSW: ${plan.some((r) => r['QUERY PLAN'].includes('chunks_embedding_hnsw'))}`);
+
+    const hybrid: number[] = [];
+    const fts: number[] = [];
+    const vector: number[] = [];
+    let ftsHits = 0;
+    for (const [i, q] of queries.entries()) {
+      let t0 = performance.now();
+      const res = await bareFts(q);
+      const tFts = performance.now() - t0;
+      t0 = performance.now();
+      const h = await searchChunks(db, tables, capabilities, { queryText: q, topK: 5, mode: 'hybrid', embedder });
+      const tHybrid = performance.now() - t0;
+      t0 = performance.now();
+      await searchChunks(db, tables, capabilities, { queryText: q, topK: 5, mode: 'vector', embedder });
+      const tVector = performance.now() - t0;
+      if (h.vector_path !== 'hnsw') throw new Error(`expected the HNSW path, got ${h.vector_path}`);
+      if (i >= WARMUP) {
+        fts.push(tFts);
+        hybrid.push(tHybrid);
+        vector.push(tVector);
+        if (res.rows.length > 0) ftsHits += 1;
+      }
+      if (i % 25 === 24) process.stdout.write(`\rqueries ${Math.max(0, i + 1 - WARMUP)}/${QUERIES} (after ${WARMUP} warm-up)   `);
+    }
+    process.stdout.write('\n');
+
+    for (const xs of [hybrid, fts, vector]) xs.sort((a, b) => a - b);
+    const hybridP95 = percentile(hybrid, 95);
+    const ftsP95 = percentile(fts, 95);
+    console.log(`\nload: ${TOTAL.toLocaleString('en')} chunks in ${loadSecs.toFixed(0)} s (${(TOTAL / loadSecs).toFixed(0)} chunks/s), HNSW build ${hnswSecs.toFixed(0)} s`);
+    console.log(`bare full-text queries with at least one hit: ${ftsHits}/${QUERIES}`);
+    console.log(`bare full-text (top 5)          p50 ${fmt(percentile(fts, 50))}  p95 ${fmt(ftsP95)}`);
+    console.log(`vector (HNSW, ef_search 100)    p50 ${fmt(percentile(vector, 50))}  p95 ${fmt(percentile(vector, 95))}`);
+    console.log(`hybrid (FTS 50 + HNSW 50, RRF)  p50 ${fmt(percentile(hybrid, 50))}  p95 ${fmt(hybridP95)}`);
+    console.log(`ratio hybrid p95 / bare full-text p95: ${(hybridP95 / ftsP95).toFixed(2)}`);
+    console.log(`goal hybrid p95 <= 3 x bare full-text p95: ${hybridP95 <= 3 * ftsP95 ? 'MET' : 'NOT MET'}`);
+    console.log(`goal hybrid p95 <= 50 ms: ${hybridP95 <= 50 ? 'MET' : 'NOT MET'}`);
+  } finally {
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,8 @@
+import { defineConfig } from 'drizzle-kit';
+
+export default defineConfig({
+  dialect: 'postgresql',
+  schema: './shared/db/schema/tenant.ts',
+  out: './drizzle/tenant',
+  schemaFilter: ['tenant_template'],
+});

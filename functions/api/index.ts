@@ -1,0 +1,17 @@
+import { createApp } from '../../shared/http/app';
+import type { Services } from '../../shared/services';
+import { health } from './health';
+import { batchStatusRoutes } from './ingest/batch-status';
+import { submitBatchRoute } from './ingest/submit-batch';
+import { jwksRoute } from './wellknown/jwks';
+
+/** The whole HTTP API, the same on Node, Workers and Lambda. */
+export function buildApi(services: Services | (() => Services)) {
+  const app = createApp(services);
+  app.route('/', health);
+  app.route('/', jwksRoute);
+  app.route('/api/v1', health);
+  app.route('/api/v1', submitBatchRoute);
+  app.route('/api/v1', batchStatusRoutes);
+  return app;
+}

@@ -1,0 +1,69 @@
+import { serve } from '@hono/node-server';
+import { issueToken } from '../../shared/auth/tokens';
+import { ConfigError, loadEnv } from '../../shared/config/env';
+import { tenants } from '../../shared/db/schema/control';
+import { createTenant } from '../../shared/tenants/tenants';
+import { buildApi } from '../api';
+import { wireNode } from './wire';
+
+/** `npm start`: the whole service on one machine. */
+async function main() {
+  let env;
+  try {
+    env = loadEnv(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const p of e.problems) process.stderr.write(`frostbyte: setting ${p.key}: ${p.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const runtime = await wireNode(env, { holder: 'frostbyte server' });
+  const { services } = runtime;
+  const app = buildApi(services);
+  const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, async (info) => {
+    const base = env.PUBLIC_URL ?? `http://${info.address === '::' ? 'localhost' : info.address}:${info.port}`;
+    services.log.log('info', `listening on ${base}`, { component: 'server' });
+    if (runtime.embedded) await printDemo(base).catch((e) => services.log.log('error', `demo setup failed: ${e instanceof Error ? e.message : e}`, { component: 'server' }));
+  });
+
+  async function printDemo(base: string) {
+    const existing = await services.control.select({ id: tenants.id }).from(tenants).limit(1);
+    if (existing.length) return;
+    await createTenant(services, { tenantId: 'demo', actor: 'system' });
+    const { token } = await issueToken(services.keys, services.clock, services.tokens, { sub: 'demo-vendor', tenantId: 'demo', scopes: ['ingest', 'query'], ttlSeconds: 3600 });
+    const out = [
+      '',
+      'Frostbyte is running on the embedded default. A `demo` tenant was created.',
+      'A token valid for 1 hour (scopes ingest, query):',
+      '',
+      `  export TOKEN=${token}`,
+      '',
+      'Submit a one-file batch:',
+      '',
+      "  printf 'Master services agreement between Acme and Frostbyte.\\n' > hello.txt",
+      `  SHA=$(sha256sum hello.txt | cut -d' ' -f1); SIZE=$(stat -c %s hello.txt)`,
+      `  printf '{"batch_id":"batch-001","tenant_id":"demo","file_count":1,"files":[{"file_id":"file_001","filename":"hello.txt","mime_type":"text/plain","size_bytes":%s,"sha256":"%s"}]}' "$SIZE" "$SHA" > manifest.json`,
+      `  curl -sS -H "Authorization: Bearer $TOKEN" -F "manifest=@manifest.json;type=application/json" -F "files=@hello.txt" ${base}/api/v1/ingest/demo/batch`,
+      `  curl -sS -H "Authorization: Bearer $TOKEN" ${base}/api/v1/ingest/demo/batch/batch-001`,
+      '',
+    ];
+    process.stdout.write(out.join('\n') + '\n');
+  }
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    server.close();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+void main().catch((e) => {
+  process.stderr.write(`frostbyte: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

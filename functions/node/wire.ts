@@ -1,0 +1,100 @@
+import { join, resolve } from 'node:path';
+import { dbKeyRing } from '../../shared/auth/keys';
+import { systemClock, type Clock } from '../../shared/clock';
+import type { Env } from '../../shared/config/env';
+import { applyMigrations } from '../../shared/db/migrate';
+import { jsonLogger, type Logger } from '../../shared/log';
+import { createClamdScanner } from '../../shared/node/clamd';
+import { lockDataDir } from '../../shared/node/data-dir-lock';
+import { perDatabasePlanes, sharedDatabasePlanes } from '../../shared/node/data-planes';
+import { openPglite, openPostgres } from '../../shared/node/databases';
+import { createLocalStore } from '../../shared/node/local-store';
+import { loadMigrations } from '../../shared/node/migrations';
+import { nodeSha256 } from '../../shared/node/sha256';
+import type { Services } from '../../shared/services';
+import { createS3Client, createS3Store } from '../../shared/storage/s3-store';
+import type { ObjectStoreFactory } from '../../shared/storage/object-store';
+
+export interface NodeRuntime {
+  services: Services;
+  /** True on the embedded default (PGlite in the data dir). */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the Node runtime from settings: PGlite + local folders by default, PostgreSQL and S3
+ * when DATABASE_URL / S3_ENDPOINT are set. `holder` names who takes the data-dir lock.
+ */
+export async function wireNode(env: Env, opts: { holder: string; clock?: Clock; log?: Logger; pglite?: { inMemory?: boolean } } = { holder: 'frostbyte' }): Promise<NodeRuntime> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? jsonLogger((line) => process.stdout.write(`${line}\n`), env.LOG_LEVEL, () => clock.now());
+  const dataDir = resolve(env.FROSTBYTE_DATA_DIR);
+  const closers: (() => Promise<void>)[] = [];
+
+  let stores: ObjectStoreFactory;
+  let storageCheck: () => Promise<void>;
+  if (env.S3_ENDPOINT && env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY) {
+    const client = createS3Client({
+      endpoint: env.S3_ENDPOINT, region: env.S3_REGION, accessKeyId: env.S3_ACCESS_KEY_ID,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY, forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    });
+    stores = (bucket) => createS3Store(client, bucket);
+    storageCheck = async () => {
+      await client.send(new (await import('@aws-sdk/client-s3')).ListBucketsCommand({}));
+    };
+    closers.push(async () => client.destroy());
+  } else {
+    const root = join(dataDir, 'objects');
+    stores = (bucket) => createLocalStore(root, bucket);
+    storageCheck = async () => {
+      const { access, mkdir } = await import('node:fs/promises');
+      await mkdir(root, { recursive: true });
+      await access(root);
+    };
+  }
+
+  const tenantMigrations = loadMigrations('tenant');
+  const controlMigrations = loadMigrations('control');
+  let control: Services['control'];
+  let capabilities: Services['controlCapabilities'];
+  let planes: Services['planes'];
+  let embedded = false;
+  if (env.DATABASE_URL) {
+    const db = await openPostgres(env.DATABASE_URL);
+    closers.push(db.close);
+    control = db.db;
+    capabilities = db.capabilities;
+    planes = perDatabasePlanes({ controlUrl: env.DATABASE_URL, databasePrefix: env.TENANT_DATABASE_PREFIX, migrations: tenantMigrations, stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck });
+    if (!capabilities.vector) log.log('warn', 'pgvector is not installed on this PostgreSQL server: vector search uses an exact scan (fine for small tenants and tests only)', { component: 'db' });
+  } else {
+    embedded = true;
+    const inMemory = opts.pglite?.inMemory ?? false;
+    if (!inMemory) {
+      const release = await lockDataDir(dataDir, opts.holder);
+      closers.unshift(release);
+    }
+    const db = await openPglite(inMemory ? undefined : join(dataDir, 'pglite'));
+    closers.unshift(db.close);
+    control = db.db;
+    capabilities = db.capabilities;
+    planes = sharedDatabasePlanes({ db: db.db, capabilities, migrations: tenantMigrations, stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck });
+  }
+  closers.unshift(() => planes.close());
+  await applyMigrations(control, controlMigrations, { schema: 'public' });
+
+  const scanner = env.CLAMD_HOST ? createClamdScanner({ host: env.CLAMD_HOST, port: env.CLAMD_PORT, timeoutMs: 60_000 }) : null;
+  const services: Services = {
+    env, clock, log, control, controlCapabilities: capabilities, planes,
+    keys: dbKeyRing(control, clock),
+    tokens: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, jwksUrl: env.JWT_JWKS_URL },
+    scanner, sha256: nodeSha256, queue: null,
+  };
+  return {
+    services,
+    embedded,
+    async close() {
+      for (const c of closers) await c().catch(() => {});
+    },
+  };
+}

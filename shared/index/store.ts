@@ -1,0 +1,166 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { getTableConfig } from 'drizzle-orm/pg-core';
+import type { Clock } from '../clock';
+import type { DbOrTx } from '../db/types';
+import { sha256Hex } from '../hash';
+import type { ParsedDocument } from '../parse/types';
+import type { Chunk, ChunkOptions } from './chunk';
+import { chunkDocument } from './chunk';
+import type { Embedder } from './embedder';
+import { normalize } from './embedder';
+import type { IndexTables } from './schema';
+
+/** Where a document's chunks came from; copied onto every chunk so a hit cites its source alone. */
+export interface ChunkLineage {
+  batchId: string;
+  fileId: string;
+  originalFilename: string;
+  /** Detected type of the original. */
+  mimeType: string;
+  /** sha256 of the original bytes. */
+  sourceSha256: string;
+  /** When the original was received: the search `date_range` filters on it. */
+  ingestedAt: Date;
+}
+
+export interface ChunkEmbeddings {
+  model: string;
+  version: string;
+  dimensions: number;
+  /** One per chunk, same order. */
+  vectors: Float32Array[];
+}
+
+/** Rows per INSERT: 20 columns each, far below PostgreSQL's 65 535 bind parameters. */
+const INSERT_BATCH = 200;
+
+export async function embedChunks(embedder: Embedder, chunks: Chunk[]): Promise<ChunkEmbeddings> {
+  const vectors = chunks.length ? await embedder.embed(chunks.map((c) => c.text)) : [];
+  return { model: embedder.model, version: embedder.version, dimensions: embedder.dimensions, vectors };
+}
+
+/**
+ * Makes `chunks` the whole index of `docId`: its previous chunks are deleted and these inserted in
+ * one transaction (a savepoint when `db` is already a transaction), so re-indexing never
+ * duplicates and a reader sees either the old set or the new one. Concurrent re-indexes of the
+ * same document queue behind a transaction-scoped advisory lock.
+ *
+ * Returns the chunk-set hash, the index step's `output_hash` in the provenance chain.
+ * Throws (never retry) when the embeddings do not fit the chunks: a wrong count or width, a
+ * zero or non-finite vector.
+ */
+export async function replaceDocumentChunks(
+  db: DbOrTx,
+  tables: IndexTables,
+  docId: string,
+  chunks: Chunk[],
+  embeddings: ChunkEmbeddings,
+  opts: { lineage: ChunkLineage; now: Date },
+): Promise<string> {
+  const vectors = checkEmbeddings(docId, chunks, embeddings);
+  const { chunks: table } = tables;
+  const lockKey = `${getTableConfig(table).schema ?? ''}.${docId}`;
+  const rows = chunks.map((c, i) => ({
+    chunkId: c.chunk_id,
+    docId,
+    batchId: opts.lineage.batchId,
+    fileId: opts.lineage.fileId,
+    originalFilename: opts.lineage.originalFilename,
+    mimeType: opts.lineage.mimeType,
+    sourceSha256: opts.lineage.sourceSha256,
+    page: c.page,
+    startChar: c.start_char,
+    endChar: c.end_char,
+    elementTypes: c.element_types,
+    sectionTitle: c.section_title,
+    text: c.text,
+    embedding: Array.from(vectors[i]),
+    embedModel: embeddings.model,
+    embedVersion: embeddings.version,
+    embedDimensions: embeddings.dimensions,
+    ingestedAt: opts.lineage.ingestedAt,
+    createdAt: opts.now,
+  }));
+
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))`);
+    await tx.delete(table).where(eq(table.docId, docId));
+    for (let i = 0; i < rows.length; i += INSERT_BATCH) await tx.insert(table).values(rows.slice(i, i + INSERT_BATCH));
+  });
+  return chunkSetHash(chunks);
+}
+
+/**
+ * sha256 over the sorted lines `chunk_id SP sha256(text) LF`: the same chunks give the same hash
+ * whatever their order, and any change of an id (offsets, page) or a text changes it.
+ */
+export async function chunkSetHash(chunks: Pick<Chunk, 'chunk_id' | 'text'>[]): Promise<string> {
+  const lines = await Promise.all(chunks.map(async (c) => `${c.chunk_id} ${await sha256Hex(c.text)}\n`));
+  lines.sort();
+  return sha256Hex(lines.join(''));
+}
+
+/**
+ * The index step's work for one parsed document: chunk, embed (outside any transaction: a remote
+ * embedder may take seconds), then replace the document's chunks.
+ */
+export async function indexParsedDocument(
+  ctx: { db: DbOrTx; tables: IndexTables; embedder: Embedder; clock: Clock },
+  input: { doc: ParsedDocument; lineage: ChunkLineage; chunking?: ChunkOptions },
+): Promise<{ chunkSetHash: string; chunkCount: number }> {
+  const chunks = await chunkDocument(input.doc, input.chunking);
+  const embeddings = await embedChunks(ctx.embedder, chunks);
+  const hash = await replaceDocumentChunks(ctx.db, ctx.tables, input.doc.doc_id, chunks, embeddings, {
+    lineage: input.lineage,
+    now: ctx.clock.now(),
+  });
+  return { chunkSetHash: hash, chunkCount: chunks.length };
+}
+
+function checkEmbeddings(docId: string, chunks: Chunk[], embeddings: ChunkEmbeddings): Float32Array[] {
+  if (embeddings.vectors.length !== chunks.length) {
+    throw new Error(`${docId}: ${embeddings.vectors.length} embeddings for ${chunks.length} chunks`);
+  }
+  const ids = new Set<string>();
+  return chunks.map((c, i) => {
+    if (c.doc_id !== docId) throw new Error(`chunk ${c.chunk_id} belongs to ${c.doc_id}, not ${docId}`);
+    if (ids.has(c.chunk_id)) throw new Error(`${docId}: chunk id ${c.chunk_id} appears twice`);
+    ids.add(c.chunk_id);
+    const v = embeddings.vectors[i];
+    if (v.length !== embeddings.dimensions) {
+      throw new Error(`${docId}: embedding of ${c.chunk_id} has ${v.length} dimensions, expected ${embeddings.dimensions}`);
+    }
+    try {
+      return normalize(v);
+    } catch {
+      throw new Error(`${docId}: embedding of ${c.chunk_id} is zero or not finite`);
+    }
+  });
+}
+
+/** Key of an idempotent pipeline step (DESIGN §3). */
+export interface StepKey {
+  docId: string;
+  step: string;
+  inputSha256: string;
+  codeVersion: string;
+}
+
+/** The recorded output of a finished step, or null when the step still has to run. */
+export async function findStepRun(db: DbOrTx, tables: IndexTables, key: StepKey): Promise<{ outputSha256: string; completedAt: Date } | null> {
+  const t = tables.stepRuns;
+  const rows = await db
+    .select({ outputSha256: t.outputSha256, completedAt: t.completedAt })
+    .from(t)
+    .where(and(eq(t.docId, key.docId), eq(t.step, key.step), eq(t.inputSha256, key.inputSha256), eq(t.codeVersion, key.codeVersion)))
+    .limit(1);
+  return rows[0] ?? null;
+}
+
+/** Records a finished step; recording it again (a redelivery that raced) keeps the first record. */
+export async function recordStepRun(db: DbOrTx, tables: IndexTables, key: StepKey, outputSha256: string, now: Date): Promise<void> {
+  await db
+    .insert(tables.stepRuns)
+    .values({ ...key, outputSha256, completedAt: now })
+    .onConflictDoNothing();
+}

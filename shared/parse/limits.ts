@@ -1,0 +1,38 @@
+/**
+ * Bounds on what one parse may consume, checked before the expensive work starts. Breaching one
+ * is `RESOURCE_LIMIT`, a permanent failure. Time and heap are bounded separately by the worker
+ * pool (shared/node/parse-pool.ts).
+ */
+export interface ParseLimits {
+  /** PDF pages, TIFF pages, slides or sheets in one file. Default 5,000. */
+  maxPages: number;
+  /** Pages that need OCR in one file (about 1.5 s each on one core). Default 200. */
+  maxOcrPages: number;
+  /** Pixels in one image handed to OCR (width × height). Default 50 million (≈ A3 at 600 dpi). */
+  maxImagePixels: number;
+  /** Sum of the uncompressed sizes of a zip's entries (DOCX/XLSX/PPTX). Default 256 MiB. */
+  maxZipUncompressedBytes: number;
+  /** Uncompressed/compressed ratio of one zip entry bigger than 1 MiB. Default 200 (XML compresses ~5–30×). */
+  maxZipRatio: number;
+  /** Entries in one zip. Default 10,000. */
+  maxZipEntries: number;
+  /** Characters of extracted text (UTF-16 units). Default 50 million. */
+  maxTextChars: number;
+  /** Spreadsheet/CSV cells kept. Default 2 million. */
+  maxTableCells: number;
+}
+
+export const DEFAULT_PARSE_LIMITS: Readonly<ParseLimits> = Object.freeze({
+  maxPages: 5_000,
+  maxOcrPages: 200,
+  maxImagePixels: 50_000_000,
+  maxZipUncompressedBytes: 256 * 1024 * 1024,
+  maxZipRatio: 200,
+  maxZipEntries: 10_000,
+  maxTextChars: 50_000_000,
+  maxTableCells: 2_000_000,
+});
+
+export function resolveLimits(overrides: Partial<ParseLimits> | undefined): ParseLimits {
+  return { ...DEFAULT_PARSE_LIMITS, ...overrides };
+}

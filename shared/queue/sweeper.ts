@@ -1,0 +1,30 @@
+import { eq } from 'drizzle-orm';
+import { flushAuditOutbox } from '../audit/flush';
+import { tenants } from '../db/schema/control';
+import type { Services } from '../services';
+import { relayOutbox } from './relay';
+
+/**
+ * One sweep over every active tenant: append recorded audit events to the chain and relay due
+ * outbox rows. The Node process runs it on a timer and when a request wrote something; Workers
+ * and Lambda run it from a cron trigger / QStash schedule. Crashes between commit and publish
+ * are covered here: unsent rows are simply still due.
+ */
+export async function sweepTenant(services: Services, tenantId: string) {
+  const plane = await services.planes.forTenant(tenantId);
+  await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId);
+  const relayed = await relayOutbox(services, plane);
+  if (relayed.sent || relayed.retried || relayed.dead) await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId);
+  return relayed;
+}
+
+export async function sweepAll(services: Services) {
+  const rows = await services.control.select({ id: tenants.id }).from(tenants).where(eq(tenants.state, 'ACTIVE'));
+  for (const { id } of rows) {
+    try {
+      await sweepTenant(services, id);
+    } catch (e) {
+      services.log.log('error', 'sweep failed', { tenant_id: id, component: 'sweeper', error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}

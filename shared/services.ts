@@ -1,0 +1,41 @@
+import type { KeyRing } from './auth/keys';
+import type { TokenSettings } from './auth/tokens';
+import type { Clock } from './clock';
+import type { Env } from './config/env';
+import type { BatchStatus, TenantTables } from './db/schema/tenant';
+import type { Db, DbCapabilities, DbOrTx } from './db/types';
+import type { Sha256Factory } from './hash';
+import type { Logger } from './log';
+import type { Queue, SignatureVerifier } from './queue/queue';
+import type { MalwareScanner } from './scanner/malware-scanner';
+import type { DataPlanes } from './tenants/data-plane';
+
+/**
+ * Everything a verb may touch outside the process, wired once per runtime by its entry
+ * (functions/node, functions/worker, functions/lambda). Verbs are `fn(services, input)`.
+ */
+export interface Services {
+  env: Env;
+  clock: Clock;
+  log: Logger;
+  /** Control plane database. */
+  control: Db;
+  controlCapabilities: DbCapabilities;
+  planes: DataPlanes;
+  keys: KeyRing;
+  tokens: TokenSettings;
+  scanner: MalwareScanner | null;
+  sha256: Sha256Factory;
+  /** Publishes step messages (QStash or the local relay); absent where nothing is chained. */
+  queue: Queue | null;
+  /** Where step routes live and how their signatures are checked. */
+  steps?: { baseUrl: string; verifier: SignatureVerifier };
+  /** Called after a transaction wrote outbox rows, so the relay publishes without waiting for a sweep. */
+  onOutboxWritten?: (tenantId: string) => void;
+  /** Called after audit events were recorded in a data plane, to append them to the chain soon. */
+  onAuditRecorded?: (tenantId: string) => void;
+  /** Extension points inside domain transactions (webhooks subscribe to batch completion). */
+  hooks?: {
+    batchCompleted?: (tx: DbOrTx, tables: TenantTables, batch: { batchId: string; status: BatchStatus; summary: Record<string, number> }) => Promise<void>;
+  };
+}

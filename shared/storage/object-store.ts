@@ -1,0 +1,31 @@
+/**
+ * Object storage port. Production: one S3 bucket per tenant on MinIO (path-style). Embedded:
+ * one folder per tenant. Keys are the same in both (DESIGN §5):
+ * `raw/{tenant_id}/{file_id}/{sha256}`, `quarantine/…`, `parsed/{tenant}/{doc_id}/{parser_version}.json`,
+ * `audit-exports/…`.
+ */
+export interface ObjectStore {
+  /** Creates the bucket or folder if it does not exist yet. Idempotent. */
+  ensure(): Promise<void>;
+  /** Streams `body` to `key`; resolves once the object is complete and durable. Never buffers the whole body. */
+  put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, opts?: { contentType?: string }): Promise<void>;
+  get(key: string): Promise<ReadableStream<Uint8Array> | null>;
+  getBytes(key: string): Promise<Uint8Array | null>;
+  head(key: string): Promise<{ size: number } | null>;
+  /** Moves an object within the bucket (staging → final). Overwrites `to`. */
+  move(from: string, to: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<string[]>;
+  /** Removes the bucket or folder and everything in it (deprovisioning). */
+  destroy(): Promise<void>;
+  /** Readiness probe: throws when storage cannot be reached. */
+  check(): Promise<void>;
+}
+
+/** Builds the store of one tenant. */
+export type ObjectStoreFactory = (bucket: string) => ObjectStore;
+
+export const rawKey = (tenantId: string, fileId: string, sha256: string) => `raw/${tenantId}/${fileId}/${sha256}`;
+export const quarantineKey = (tenantId: string, fileId: string, sha256: string) => `quarantine/${tenantId}/${fileId}/${sha256}`;
+export const parsedKey = (tenantId: string, docId: string, parserVersion: string) => `parsed/${tenantId}/${docId}/${parserVersion}.json`;
+export const stagingKey = (tenantId: string, uploadId: string) => `staging/${tenantId}/${uploadId}`;
