@@ -2,7 +2,7 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './shared/db/schema/tenant.ts',
+  schema: ['./shared/db/schema/tenant.ts', './shared/index/schema.ts'],
   out: './drizzle/tenant',
   schemaFilter: ['tenant_template'],
 });

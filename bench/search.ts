@@ -51,11 +51,18 @@ function prng(seed: number) {
 const rand = prng(4242);
 
 /**
- * A contract-like vocabulary with a Zipf (s = 1) word distribution: a few hundred common words
- * that match many chunks and a long tail of rare ones, as in real documents.
+ * A contract-like vocabulary under one Zipf (s = 1) distribution, as in real text: function words
+ * (stop words, dropped by the English text-search configuration) take the top ranks, then common
+ * contract words, then a long tail of rare ones (names, codes). The most frequent content word
+ * appears in roughly one chunk in six; a rare one in a handful.
  */
+const STOP = (
+  'the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were ' +
+  'her she there been one all we their has would when if so no will each about up out them then many some these two more ' +
+  'its other into than only could may any such under upon shall must also been those after before within without between'
+).split(' ');
 const COMMON = (
-  'agreement party parties supplier customer shall services goods delivery payment invoice price term termination notice days ' +
+  'agreement party parties supplier customer services goods delivery payment invoice price term termination notice days ' +
   'months years written law court liability damages insurance warranty defect obligation confidential information data ' +
   'personal processing security audit report order purchase quantity unit schedule annex clause section amendment consent ' +
   'right rights license software system support maintenance fee fees rate interest late tax costs expenses breach remedy ' +
@@ -64,9 +71,9 @@ const COMMON = (
   'subcontractor premises warehouse shipment carrier risk title transfer storage inspection return refund credit currency'
 ).split(' ');
 const SYL = ['ka', 'lo', 'mi', 'ren', 'sto', 'vel', 'dar', 'qui', 'bra', 'nos', 'tel', 'fi', 'gor', 'ul', 'sen', 'mar', 'zo', 'pe', 'ax', 'lin'];
-const vocabulary: string[] = [...COMMON];
+const vocabulary: string[] = [...STOP, ...COMMON];
 const seen = new Set(vocabulary);
-while (vocabulary.length < 30_000) {
+while (vocabulary.length < 50_000) {
   const n = 2 + Math.floor(rand() * 3);
   let w = '';
   for (let i = 0; i < n; i++) w += SYL[Math.floor(rand() * SYL.length)];
@@ -78,9 +85,10 @@ while (vocabulary.length < 30_000) {
 const cdf: number[] = [];
 let acc = 0;
 for (let r = 1; r <= vocabulary.length; r++) cdf.push((acc += 1 / r));
-function word(): string {
-  const x = rand() * acc;
-  let lo = 0;
+/** A word by Zipf rank, from rank `from` on (0 = any word). */
+function word(from = 0): string {
+  const x = (from ? cdf[from - 1] : 0) + rand() * (acc - (from ? cdf[from - 1] : 0));
+  let lo = from;
   let hi = cdf.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
@@ -89,24 +97,25 @@ function word(): string {
   }
   return vocabulary[lo];
 }
-const FILLERS = ['the', 'of', 'and', 'to', 'in', 'for', 'by', 'with', 'under', 'this'];
 
 function chunkText(target = 800): string {
   let text = '';
   while (text.length < target - 60) {
     const n = 8 + Math.floor(rand() * 12);
-    const words: string[] = [];
-    for (let i = 0; i < n; i++) words.push(rand() < 0.3 ? FILLERS[Math.floor(rand() * FILLERS.length)] : word());
-    const s = words.join(' ');
+    const s = Array.from({ length: n }, () => word()).join(' ');
     text += (text ? ' ' : '') + s[0].toUpperCase() + s.slice(1) + '.';
   }
   return text;
 }
 
-/** 2–4 words as users type them: content words drawn by frequency, sometimes a quoted phrase. */
+/**
+ * 2–4 words as users type them: content words (no stop words) drawn with the same Zipf
+ * frequencies as the text, so common terms are as common in queries as in documents; one query
+ * in ten quotes a phrase.
+ */
 function queryText(): string {
   const n = 2 + Math.floor(rand() * 3);
-  const words = Array.from({ length: n }, word);
+  const words = Array.from({ length: n }, () => word(STOP.length));
   return rand() < 0.1 ? `"${words.slice(0, 2).join(' ')}" ${words.slice(2).join(' ')}`.trim() : words.join(' ');
 }
 

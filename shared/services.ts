@@ -5,7 +5,9 @@ import type { Env } from './config/env';
 import type { BatchStatus, TenantTables } from './db/schema/tenant';
 import type { Db, DbCapabilities, DbOrTx } from './db/types';
 import type { Sha256Factory } from './hash';
+import type { Embedder } from './index/embedder';
 import type { Logger } from './log';
+import type { DocumentParser } from './pipeline/ports';
 import type { Queue, SignatureVerifier } from './queue/queue';
 import type { MalwareScanner } from './scanner/malware-scanner';
 import type { DataPlanes } from './tenants/data-plane';
@@ -28,6 +30,9 @@ export interface Services {
   sha256: Sha256Factory;
   /** Publishes step messages (QStash or the local relay); absent where nothing is chained. */
   queue: Queue | null;
+  /** Production parser (worker pool on Node); absent where this runtime does not parse. */
+  parser?: DocumentParser;
+  embedder?: Embedder;
   /** Where step routes live and how their signatures are checked. */
   steps?: { baseUrl: string; verifier: SignatureVerifier };
   /** Called after a transaction wrote outbox rows, so the relay publishes without waiting for a sweep. */

@@ -4,6 +4,8 @@ import { health } from './health';
 import { batchStatusRoutes } from './ingest/batch-status';
 import { submitBatchRoute } from './ingest/submit-batch';
 import { jwksRoute } from './wellknown/jwks';
+import { pipelineSteps } from '../steps';
+import { stepRoutes } from '../../shared/queue/step';
 
 /** The whole HTTP API, the same on Node, Workers and Lambda. */
 export function buildApi(services: Services | (() => Services)) {
@@ -13,5 +15,6 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/api/v1', health);
   app.route('/api/v1', submitBatchRoute);
   app.route('/api/v1', batchStatusRoutes);
+  app.route('/', stepRoutes(pipelineSteps));
   return app;
 }

@@ -1,4 +1,14 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LocalHashEmbedder } from '../../shared/index/embedder';
+import { createParsePool } from '../../shared/node/parse-pool';
+import { PARSER_VERSION } from '../../shared/parse/parse-document';
+import type { DocumentParser } from '../../shared/pipeline/ports';
+import { localQueue } from '../../shared/queue/local-queue';
+import { qstashQueue } from '../../shared/queue/qstash-queue';
+import type { Queue, SignatureVerifier } from '../../shared/queue/queue';
+import { qstashVerifier } from '../../shared/queue/signing';
 import { dbKeyRing } from '../../shared/auth/keys';
 import { systemClock, type Clock } from '../../shared/clock';
 import type { Env } from '../../shared/config/env';
@@ -26,7 +36,18 @@ export interface NodeRuntime {
  * Wires the Node runtime from settings: PGlite + local folders by default, PostgreSQL and S3
  * when DATABASE_URL / S3_ENDPOINT are set. `holder` names who takes the data-dir lock.
  */
-export async function wireNode(env: Env, opts: { holder: string; clock?: Clock; log?: Logger; pglite?: { inMemory?: boolean } } = { holder: 'frostbyte' }): Promise<NodeRuntime> {
+export interface WireOptions {
+  holder: string;
+  clock?: Clock;
+  log?: Logger;
+  pglite?: { inMemory?: boolean };
+  /** Start the parser pool (the server and step workers do; short CLI commands do not). */
+  parser?: boolean;
+  /** How the local relay reaches step routes; default real HTTP to PUBLIC_URL. Tests hand in app.request. */
+  stepsFetch?: (url: string, init: RequestInit) => Promise<Response>;
+}
+
+export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyte' }): Promise<NodeRuntime> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? jsonLogger((line) => process.stdout.write(`${line}\n`), env.LOG_LEVEL, () => clock.now());
   const dataDir = resolve(env.FROSTBYTE_DATA_DIR);
@@ -83,12 +104,35 @@ export async function wireNode(env: Env, opts: { holder: string; clock?: Clock; 
   closers.unshift(() => planes.close());
   await applyMigrations(control, controlMigrations, { schema: 'public' });
 
+  const stepsBaseUrl = env.PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`;
+  let queue: Queue;
+  let verifier: SignatureVerifier;
+  if (env.QSTASH_TOKEN && env.QSTASH_CURRENT_SIGNING_KEY && env.QSTASH_NEXT_SIGNING_KEY) {
+    queue = qstashQueue({ baseUrl: env.QSTASH_URL, token: env.QSTASH_TOKEN, stepsBaseUrl });
+    verifier = qstashVerifier({ current: env.QSTASH_CURRENT_SIGNING_KEY, next: env.QSTASH_NEXT_SIGNING_KEY });
+  } else {
+    // The local relay signs like QStash with a key of its own, kept in the data dir.
+    const key = env.QSTASH_CURRENT_SIGNING_KEY ?? (opts.pglite?.inMemory ? randomBytes(32).toString('hex') : relaySigningKey(dataDir));
+    queue = localQueue({ stepsBaseUrl, signingKey: key, clock, fetchImpl: opts.stepsFetch });
+    verifier = qstashVerifier({ current: key, next: env.QSTASH_NEXT_SIGNING_KEY ?? key });
+  }
+
+  let parser: DocumentParser | undefined;
+  if (opts.parser) {
+    const pool = createParsePool();
+    parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta) };
+    closers.unshift(() => pool.close());
+  }
+
   const scanner = env.CLAMD_HOST ? createClamdScanner({ host: env.CLAMD_HOST, port: env.CLAMD_PORT, timeoutMs: 60_000 }) : null;
   const services: Services = {
     env, clock, log, control, controlCapabilities: capabilities, planes,
     keys: dbKeyRing(control, clock),
     tokens: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, jwksUrl: env.JWT_JWKS_URL },
-    scanner, sha256: nodeSha256, queue: null,
+    scanner, sha256: nodeSha256, queue,
+    steps: { baseUrl: stepsBaseUrl, verifier },
+    parser,
+    embedder: new LocalHashEmbedder(),
   };
   return {
     services,
@@ -97,4 +141,14 @@ export async function wireNode(env: Env, opts: { holder: string; clock?: Clock; 
       for (const c of closers) await c().catch(() => {});
     },
   };
+}
+
+/** The embedded relay's signing key: made once, kept beside the database (mode 0600). */
+function relaySigningKey(dataDir: string): string {
+  const file = join(dataDir, 'relay-signing-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32).toString('hex');
+  writeFileSync(file, key, { mode: 0o600 });
+  return key;
 }

@@ -100,7 +100,10 @@ export async function verifyExport(file: ExportFileInput, manifestInput: unknown
         try {
           text = decoder.decode(bytes, { stream: true });
         } catch {
-          throw new Failure('FILE_NOT_UTF8', lineNo + 1, `line ${lineNo + 1} is not valid UTF-8`);
+          // Name the line: count the line breaks before the first undecodable byte.
+          const lossy = new TextDecoder().decode(bytes);
+          const at = lineNo + 1 + (lossy.slice(0, Math.max(0, lossy.indexOf('\uFFFD'))).split('\n').length - 1);
+          throw new Failure('FILE_NOT_UTF8', at, `line ${at} is not valid UTF-8`);
         }
         carry = consume(carry + text);
       }
@@ -184,7 +187,7 @@ class LineChecker {
     } else if (e.seq <= this.prevSeq) {
       throw new Failure('SEQ_ORDER', n, `line ${n} has seq ${e.seq} after seq ${this.prevSeq}: lines were reordered or duplicated`);
     } else if (this.byRange && e.seq !== this.prevSeq + 1) {
-      throw new Failure('SEQ_GAP', n, `line ${n} has seq ${e.seq} after seq ${this.prevSeq}: ${e.seq - this.prevSeq - 1} event(s) missing`);
+      throw new Failure('SEQ_GAP', n, `line ${n} has seq ${e.seq} where seq ${this.prevSeq + 1} belongs: an event was removed here or lines were reordered`);
     } else if (e.seq === this.prevSeq + 1 && e.prev_hash !== this.prevHash) {
       throw new Failure('CHAIN_BROKEN', n, `line ${n} (seq ${e.seq}): prev_hash is not the hash of the line before it — an event was inserted, replaced or re-hashed`);
     }

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { customType, index, integer, pgSchema, primaryKey, real, text, timestamp } from 'drizzle-orm/pg-core';
 import type { ElementType } from '../parse/types';
-import { TEMPLATE_SCHEMA } from '../db/schema/tenant';
+import { TEMPLATE_SCHEMA } from '../db/schema/template';
 
 /**
  * Index storage of one tenant (DESIGN §5), in the tenant's schema beside its batches and files.

@@ -1,7 +1,7 @@
 import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
 import { sql } from 'drizzle-orm';
 import { applyMigrations } from '../db/migrate';
-import { TEMPLATE_SCHEMA } from '../db/schema/tenant';
+import { TEMPLATE_SCHEMA } from '../db/schema/template';
 import type { Db, DbCapabilities, Migration } from '../db/types';
 import { openPglite, openPostgres } from '../node/databases';
 import * as indexSchema from './schema';

@@ -87,7 +87,13 @@ export function createLocalStore(rootDir: string, bucket: string): ObjectStore {
           // backpressure). `flush` fsyncs before the stream closes the handle, so the rename below
           // publishes only bytes that are on disk. A source error rejects here; the stream has
           // then closed the handle, and the temp file is removed below.
-          const source = Readable.fromWeb(body as unknown as NodeWebReadableStream<Uint8Array>);
+          let source: Readable;
+          try {
+            source = Readable.fromWeb(body as unknown as NodeWebReadableStream<Uint8Array>);
+          } catch (err) {
+            await fh.close(); // e.g. a stream that is already locked: nothing owns the handle yet
+            throw err;
+          }
           await pipeline(source, fh.createWriteStream({ highWaterMark: 256 * 1024, flush: true }));
         }
         await rename(tmp, file);
@@ -278,7 +284,6 @@ function assertKeyPrefix(prefix: string) {
 function isValidKeyPath(key: string, isPrefix: boolean): boolean {
   if (isPrefix && key === '') return true;
   if (key === '' || new TextEncoder().encode(key).byteLength > 1024) return false;
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(key)) return false;
   const segments = key.split('/');
   // A prefix may end with `/` (an empty last segment); a key may not.

@@ -97,29 +97,10 @@ export function createTesseractOcr(options: TesseractOcrOptions = {}): ClosableO
   };
 }
 
-/**
- * What tesseract gets: PNG bytes. Rasters are encoded as 8-bit grey; PNGs with transparency are
- * flattened onto white first (Leptonica drops alpha, and transparent pixels are often black).
- */
+/** What tesseract gets: PNG bytes as uploaded (Leptonica decodes them, alpha included), rasters as 8-bit grey PNG. */
 function toPngBuffer(input: OcrInput): Buffer {
-  if (input.kind === 'raster') return encodeGreyPng(toGreyscale(input.image));
-  const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
-  if (!pngHasAlpha(bytes)) return bytes;
-  let decoded: PNG;
-  try {
-    decoded = PNG.sync.read(bytes);
-  } catch {
-    throw new OcrImageError();
-  }
-  return encodeGreyPng(toGreyscale({ width: decoded.width, height: decoded.height, channels: 4, data: decoded.data }));
-}
-
-function pngHasAlpha(bytes: Buffer): boolean {
-  if (bytes.length < 33) return false;
-  const colourType = bytes[25];
-  if (colourType === 4 || colourType === 6) return true;
-  // A tRNS chunk gives palette or grey/RGB images a transparent colour.
-  return bytes.includes('tRNS', 33, 'latin1');
+  if (input.kind === 'raster') return encodeGreyPng(input.image);
+  return Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
 }
 
 /** Encodes 8-bit grey pixels as a PNG; deflate level 1 because tesseract decodes it at once. */

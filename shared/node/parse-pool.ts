@@ -19,7 +19,10 @@ export interface ParsePoolOptions {
   threads?: number;
   /** Wall time one parse may take once it has a thread, in ms. Default 120,000 (2 min). */
   timeoutMs?: number;
-  /** V8 old-generation heap per worker thread, in MB. Default 1,024. */
+  /**
+   * V8 old-generation heap per worker thread, in MB. Default 1,536. Best-effort in Node: see
+   * shared/parse/limits.ts for why the parser's own input limits keep jobs well below it.
+   */
   maxMemoryMb?: number;
   /** Parser limits (pages, OCR pages, zip sizes…), passed to every job. */
   limits?: Partial<ParseLimits>;
@@ -46,7 +49,7 @@ export interface ParsePool {
 }
 
 export const DEFAULT_PARSE_TIMEOUT_MS = 120_000;
-export const DEFAULT_PARSE_MEMORY_MB = 1024;
+export const DEFAULT_PARSE_MEMORY_MB = 1536;
 
 const DEFAULT_WORKER_FILE = new URL('./parse-worker.mjs', import.meta.url);
 

@@ -1,5 +1,5 @@
 import type { Services } from '../services';
-import { sweepAll, sweepTenant } from '../queue/sweeper';
+import { activeTenants, sweepTenant } from '../queue/sweeper';
 
 /**
  * The embedded relay loop: sweeps every `intervalMs`, and at once for a tenant whose request
@@ -34,13 +34,12 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
     running.set(tenantId, p);
   };
 
-  let sweeping = false;
+  // The timer kicks every active tenant through the same per-tenant serialisation as requests do.
   const timer = setInterval(() => {
-    if (sweeping || stopped) return;
-    sweeping = true;
-    void sweepAll(services).finally(() => {
-      sweeping = false;
-    });
+    if (stopped) return;
+    void activeTenants(services)
+      .then((ids) => ids.forEach(kick))
+      .catch((e) => services.log.log('error', 'sweep failed', { component: 'relay', error: e instanceof Error ? e.message : String(e) }));
   }, opts.intervalMs ?? 2_000);
   timer.unref();
 

@@ -26,7 +26,7 @@ import type { ParseOptions } from './parse-document';
 import { summarizeParse } from './summarize';
 import type { ParsedDocument } from './types';
 import { ParseError } from './types';
-import { TABLE_ROWS_PER_ELEMENT } from './parse-xlsx';
+import { TABLE_ROWS_PER_ELEMENT } from './table-split';
 
 async function parse(bytes: Uint8Array, extra: Partial<ParseOptions> = {}): Promise<ParsedDocument> {
   const detected = await detectFormat(bytes);

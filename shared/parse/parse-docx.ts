@@ -5,8 +5,6 @@ import { ParseError } from './types';
 import { walkXml } from './xml-events';
 import { inspectZip } from './zip-guard';
 
-export const MAMMOTH_VERSION = '1.13.0'; // pinned in package.json
-
 type BlockKind = 'heading' | 'paragraph' | 'list_item';
 interface OpenBlock {
   kind: BlockKind;

@@ -5,8 +5,6 @@ import type { OcrEngine, OcrOutput, RasterImage } from './ocr';
 import { addOcrText, OcrImageError, toGreyscale } from './ocr';
 import { ParseError } from './types';
 
-export const UTIF_VERSION = '4.1.0'; // pinned in package.json
-
 export function requireOcr(ocr: OcrEngine | undefined): OcrEngine {
   if (!ocr) throw new ParseError('UNSUPPORTED_CONTENT', 'Images need OCR, which this deployment does not run.');
   return ocr;
@@ -28,7 +26,7 @@ export async function recognizeOrFail(run: () => Promise<OcrOutput>): Promise<Oc
   }
 }
 
-/** PNG: one page, OCR on the image as stored (the adapter flattens transparency). */
+/** PNG: one page, OCR on the image as stored. */
 export async function parsePng(bytes: Uint8Array, builder: DocumentBuilder, limits: ParseLimits, engine: OcrEngine | undefined): Promise<Record<string, number>> {
   const ocr = requireOcr(engine);
   if (bytes.length < 24) throw new ParseError('FILE_CORRUPTED', 'The image is truncated.');

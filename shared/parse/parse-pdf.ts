@@ -6,8 +6,6 @@ import { addOcrText, OcrImageError, toGreyscale } from './ocr';
 import { isListMarkerLine, joinLines, looksLikeHeading, numberingDepth } from './text-blocks';
 import { ParseError } from './types';
 
-export const UNPDF_VERSION = '1.7.0'; // pinned in package.json; bundles PDF.js 5.6.205
-
 type PdfDocument = Awaited<ReturnType<typeof getDocumentProxy>>;
 type PdfPage = Awaited<ReturnType<PdfDocument['getPage']>>;
 

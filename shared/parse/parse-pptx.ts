@@ -5,8 +5,6 @@ import { walkXml } from './xml-events';
 import type { ZipEntry } from './zip-guard';
 import { inspectZip, readZipEntry } from './zip-guard';
 
-export const FFLATE_VERSION = '0.8.3'; // pinned in package.json
-
 type SlideBlock = { kind: 'paragraph' | 'list_item'; text: string } | { kind: 'table'; rows: string[][] };
 
 /**

@@ -3,16 +3,9 @@ import type { CellValue } from 'exceljs';
 import type { DocumentBuilder } from './document-builder';
 import type { ParseLimits } from './limits';
 import { ParseError } from './types';
+import { splitTableRows } from './table-split';
 import { inspectZip } from './zip-guard';
 
-export const EXCELJS_VERSION = '4.4.0'; // pinned in package.json
-
-/**
- * A large sheet becomes several table elements of at most this many rows (or characters), so
- * one element stays a sensible unit for chunking and display; rows are never split.
- */
-export const TABLE_ROWS_PER_ELEMENT = 200;
-export const TABLE_CHARS_PER_ELEMENT = 20_000;
 
 /** XLSX via exceljs: one page/section per sheet (a heading with the sheet name), rows as tables. */
 export async function parseXlsx(bytes: Uint8Array, builder: DocumentBuilder, limits: ParseLimits): Promise<Record<string, number>> {
@@ -41,19 +34,9 @@ export async function parseXlsx(bytes: Uint8Array, builder: DocumentBuilder, lim
       if (cells.some((cell) => cell.trim() !== '')) rows.push(cells);
     });
     rowCount += rows.length;
-    let batch: string[][] = [];
-    let batchChars = 0;
-    for (const row of rows) {
-      const chars = row.reduce((sum, cell) => sum + cell.length + 1, 0);
-      if (batch.length > 0 && (batch.length >= TABLE_ROWS_PER_ELEMENT || batchChars + chars > TABLE_CHARS_PER_ELEMENT)) {
-        if (builder.addTable(batch)) tables++;
-        batch = [];
-        batchChars = 0;
-      }
-      batch.push(row);
-      batchChars += chars;
+    for (const batch of splitTableRows(rows)) {
+      if (builder.addTable(batch)) tables++;
     }
-    if (batch.length && builder.addTable(batch)) tables++;
     builder.endPage();
   });
   return { sheet_count: sheets.length, table_count: tables, row_count: rowCount };

@@ -97,14 +97,19 @@ export function assertZipWithinLimits(entries: readonly ZipEntry[], limits: Pars
     throw new ParseError('RESOURCE_LIMIT', `The archive holds more than ${limits.maxZipEntries} entries.`);
   }
   let total = 0;
+  let xml = 0;
   for (const entry of entries) {
     total += entry.uncompressedSize;
+    if (/\.(?:xml|rels)$/i.test(entry.name)) xml += entry.uncompressedSize;
     if (entry.uncompressedSize > RATIO_CHECK_MIN_BYTES && entry.uncompressedSize > Math.max(entry.compressedSize, 1) * limits.maxZipRatio) {
       throw new ParseError('RESOURCE_LIMIT', `The archive expands more than ${limits.maxZipRatio} times its size (a zip bomb).`);
     }
   }
   if (total > limits.maxZipUncompressedBytes) {
     throw new ParseError('RESOURCE_LIMIT', `The archive expands to more than ${Math.round(limits.maxZipUncompressedBytes / 1048576)} MiB.`);
+  }
+  if (xml > limits.maxZipXmlBytes) {
+    throw new ParseError('RESOURCE_LIMIT', `The document's XML expands to more than ${Math.round(limits.maxZipXmlBytes / 1048576)} MiB.`);
   }
 }
 

@@ -1,8 +1,18 @@
-import { and, asc, eq, isNull, lte } from 'drizzle-orm';
+import { asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { rowsOf } from '../db/migrate';
 import { deadLetters } from '../db/schema/control';
 import { newId } from '../ids';
 import type { Services } from '../services';
 import type { DataPlane } from '../tenants/data-plane';
+
+/** How long a claimed row stays with its relay: longer than the slowest step (parse timeout). */
+const LEASE_MS = 5 * 60_000;
+
+/** Rows a crashed process had claimed become due at once (embedded start-up: one process only). */
+export async function releaseClaims(services: Services, plane: DataPlane) {
+  const { outbox } = plane.tables;
+  await plane.db.update(outbox).set({ availableAt: services.clock.now() }).where(isNull(outbox.sentAt));
+}
 
 /** Retry delay after `attempt` failed deliveries: base × 4^(attempt−1), at most one hour. */
 export function retryDelayMs(baseMs: number, attempt: number): number {
@@ -15,17 +25,23 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
  * message goes to the dead-letter table. Safe to run concurrently: steps are idempotent and a
  * message keeps its dedup id.
  */
-export async function relayOutbox(services: Services, plane: DataPlane, opts: { limit?: number } = {}): Promise<{ sent: number; retried: number; dead: number }> {
+export async function relayOutbox(services: Services, plane: DataPlane, opts: { limit?: number; leaseMs?: number } = {}): Promise<{ sent: number; retried: number; dead: number }> {
   const queue = services.queue;
   if (!queue) return { sent: 0, retried: 0, dead: 0 };
   const { outbox } = plane.tables;
   const now = services.clock.now();
-  const due = await plane.db
-    .select()
-    .from(outbox)
-    .where(and(isNull(outbox.sentAt), lte(outbox.availableAt, now)))
-    .orderBy(asc(outbox.availableAt), asc(outbox.createdAt))
-    .limit(opts.limit ?? 50);
+  // Claim due rows by pushing their availability past the lease, so concurrent relays (a timer
+  // sweep and a kick, or two processes) never deliver the same row at once. A relay that dies
+  // mid-delivery leaves the row due again when the lease ends.
+  const leaseUntil = new Date(now.getTime() + (opts.leaseMs ?? LEASE_MS));
+  const claimed = await plane.db.execute<{ id: string }>(sql`
+    UPDATE ${outbox} SET available_at = ${leaseUntil.toISOString()}
+    WHERE id IN (
+      SELECT id FROM ${outbox} WHERE sent_at IS NULL AND available_at <= ${now.toISOString()}
+      ORDER BY available_at, created_at LIMIT ${opts.limit ?? 50} FOR UPDATE SKIP LOCKED)
+    RETURNING id`);
+  const ids = rowsOf<{ id: string }>(claimed).map((r) => r.id);
+  const due = ids.length ? await plane.db.select().from(outbox).where(inArray(outbox.id, ids)).orderBy(asc(outbox.createdAt)) : [];
   const result = { sent: 0, retried: 0, dead: 0 };
   for (const row of due) {
     const attempt = row.attempts + 1;

@@ -18,9 +18,13 @@ export async function sweepTenant(services: Services, tenantId: string) {
   return relayed;
 }
 
-export async function sweepAll(services: Services) {
+export async function activeTenants(services: Services): Promise<string[]> {
   const rows = await services.control.select({ id: tenants.id }).from(tenants).where(eq(tenants.state, 'ACTIVE'));
-  for (const { id } of rows) {
+  return rows.map((r) => r.id);
+}
+
+export async function sweepAll(services: Services) {
+  for (const id of await activeTenants(services)) {
     try {
       await sweepTenant(services, id);
     } catch (e) {

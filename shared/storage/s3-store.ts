@@ -323,7 +323,6 @@ function assertKeyPrefix(prefix: string) {
 function isValidKeyPath(key: string, isPrefix: boolean): boolean {
   if (isPrefix && key === '') return true;
   if (key === '' || new TextEncoder().encode(key).byteLength > 1024) return false;
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(key)) return false;
   const segments = key.split('/');
   const checked = isPrefix && key.endsWith('/') ? segments.slice(0, -1) : segments;

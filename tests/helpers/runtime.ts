@@ -9,6 +9,7 @@ import { silentLogger } from '../../shared/log';
 import { createTenant } from '../../shared/tenants/tenants';
 import { buildApi } from '../../functions/api';
 import { wireNode, type NodeRuntime } from '../../functions/node/wire';
+import { startPipelineDriver } from '../../shared/node/pipeline-driver';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -17,6 +18,7 @@ export type DbKind = 'pglite' | 'postgres';
 export interface TestRuntime extends NodeRuntime {
   app: ReturnType<typeof buildApi>;
   dataDir: string;
+  driver: ReturnType<typeof startPipelineDriver> | null;
   /** Creates a tenant with a unique id built from `base`. */
   tenant(base?: string): Promise<string>;
   token(tenantId: string | null, scopes: Scope[], opts?: { ttlSeconds?: number; sub?: string }): Promise<string>;
@@ -31,7 +33,7 @@ export function uniqueName(base: string) {
  * A full Frostbyte runtime for one test file: in-memory PGlite or a fresh database on the
  * PostgreSQL server (tenant databases share its unique prefix and are dropped on close).
  */
-export async function startRuntime(kind: DbKind, overrides: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<TestRuntime> {
+export async function startRuntime(kind: DbKind, overrides: Record<string, string> = {}, opts: { clock?: Clock; pipeline?: boolean } = {}): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'frostbyte-test-'));
   const envSource: Record<string, string> = { FROSTBYTE_DATA_DIR: dataDir, ...overrides };
   let dropDatabases: (() => Promise<void>) | null = null;
@@ -52,8 +54,14 @@ export async function startRuntime(kind: DbKind, overrides: Record<string, strin
     };
   }
   const env = loadEnv(envSource);
-  const rt = await wireNode(env, { holder: 'test', log: silentLogger, clock: opts.clock ?? systemClock, pglite: { inMemory: true } });
-  const app = buildApi(rt.services);
+  let app: ReturnType<typeof buildApi> | null = null;
+  const rt = await wireNode(env, {
+    holder: 'test', log: silentLogger, clock: opts.clock ?? systemClock, pglite: { inMemory: true }, parser: opts.pipeline,
+    // Step messages go through the real step routes, in process.
+    stepsFetch: async (url, init) => (app as ReturnType<typeof buildApi>).request(url, init),
+  });
+  app = buildApi(rt.services);
+  const driver = opts.pipeline ? startPipelineDriver(rt.services, { intervalMs: 200 }) : null;
   return {
     ...rt,
     app,
@@ -69,7 +77,9 @@ export async function startRuntime(kind: DbKind, overrides: Record<string, strin
       });
       return token;
     },
+    driver,
     async close() {
+      await driver?.stop();
       await rt.close();
       await dropDatabases?.();
       rmSync(dataDir, { recursive: true, force: true });

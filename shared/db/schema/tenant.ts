@@ -1,4 +1,6 @@
 import { bigint, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { buildIndexTables } from '../../index/schema';
+import { TEMPLATE_SCHEMA } from './template';
 
 /**
  * The data plane of one tenant (DESIGN §2), in schema `tenant_<id>`. The same layout serves a
@@ -120,12 +122,11 @@ export function buildTenantTables(schemaName: string) {
     (t) => [index('audit_outbox_pending').on(t.appendedAt, t.ordinal)],
   );
 
-  return { batches, files, receipts, outbox, auditOutbox };
+  return { batches, files, receipts, outbox, auditOutbox, ...buildIndexTables(schemaName) };
 }
 
 export type TenantTables = ReturnType<typeof buildTenantTables>;
 
-/** The template drizzle-kit generates migrations from; tenant schemas substitute the name. */
-export const TEMPLATE_SCHEMA = 'tenant_template';
+export { TEMPLATE_SCHEMA };
 const template = buildTenantTables(TEMPLATE_SCHEMA);
 export const { batches, files, receipts, outbox, auditOutbox } = template;

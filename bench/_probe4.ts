@@ -1,0 +1,11 @@
+import { sql } from 'drizzle-orm';
+import { openPglite } from '../shared/node/databases';
+const { db, pg } = await openPglite('memory://');
+const time = async (label: string, f: () => Promise<unknown>) => { for (let i = 0; i < 50; i++) await f(); const t0 = performance.now(); for (let i = 0; i < 200; i++) await f(); console.log(label, ((performance.now() - t0) / 200).toFixed(3), 'ms'); };
+await time('pg.query select 1', () => pg.query('select 1'));
+await time('pg.exec select 1', () => pg.exec('select 1'));
+await time('db.execute select 1', () => db.execute(sql`select 1`));
+await time('db.transaction empty', () => db.transaction(async () => {}));
+await time('db.transaction + 1 stmt', () => db.transaction(async (tx) => { await tx.execute(sql`select set_config('hnsw.ef_search','100',true)`); }));
+await time('pg.transaction + 1 stmt', () => pg.transaction(async (tx) => { await tx.query(`select set_config('hnsw.ef_search','100',true)`); }));
+await time('SET session', () => pg.exec('SET hnsw.ef_search = 100'));

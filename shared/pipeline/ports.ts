@@ -1,0 +1,12 @@
+import type { ParsedDocument } from '../parse/types';
+
+/**
+ * The production parser behind a port: a worker-thread pool in the Node process (CPU-heavy work
+ * never blocks the HTTP event loop), the same code in its own invocation on Lambda.
+ */
+export interface DocumentParser {
+  /** Parser code version: part of the parse step's idempotency key and of the parsed object key. */
+  readonly version: string;
+  /** Throws ParseError (permanent, with a reason code) or anything else (retryable). */
+  parse(bytes: Uint8Array, meta: { docId: string; sha256: string; mime: string }): Promise<ParsedDocument>;
+}
