@@ -109,14 +109,21 @@ function chunkText(target = 800): string {
 }
 
 /**
- * 2–4 words as users type them: content words (no stop words) drawn with the same Zipf
- * frequencies as the text, so common terms are as common in queries as in documents; one query
- * in ten quotes a phrase.
+ * Known-item queries, as users type them: 2–4 distinct content words taken at random positions of
+ * a stored chunk (so words come with their frequency in the text, and every query has at least
+ * one full-text hit); one query in ten quotes two adjacent words as a phrase.
  */
-function queryText(): string {
+const STOP_SET = new Set(STOP);
+function queryFrom(text: string): string {
+  const tokens = text.toLowerCase().replace(/[^a-z ]/g, ' ').split(/\s+/).filter((w) => w && !STOP_SET.has(w));
+  if (rand() < 0.1) {
+    const at = Math.floor(rand() * (tokens.length - 1));
+    return `"${tokens[at]} ${tokens[at + 1]}"`;
+  }
   const n = 2 + Math.floor(rand() * 3);
-  const words = Array.from({ length: n }, () => word(STOP.length));
-  return rand() < 0.1 ? `"${words.slice(0, 2).join(' ')}" ${words.slice(2).join(' ')}`.trim() : words.join(' ');
+  const picked = new Set<string>();
+  for (let tries = 0; picked.size < n && tries < 50; tries++) picked.add(tokens[Math.floor(rand() * tokens.length)]);
+  return [...picked].join(' ');
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -133,6 +140,11 @@ async function main() {
     const tables = buildIndexTables(SCHEMA);
     const embedder = new LocalHashEmbedder();
 
+    // Chunks that queries are taken from, chosen up front so the corpus does not depend on them.
+    const sources = new Set<number>();
+    while (sources.size < Math.min(TOTAL, QUERIES + WARMUP)) sources.add(Math.floor(rand() * TOTAL));
+    const queries: string[] = [];
+
     const loadStart = performance.now();
     let loaded = 0;
     for (let d = 0; loaded < TOTAL; d++) {
@@ -141,6 +153,7 @@ async function main() {
       let offset = 0;
       for (let i = 0; i < PER_DOC && loaded + chunks.length < TOTAL; i++) {
         const text = chunkText();
+        if (sources.has(loaded + chunks.length)) queries.push(queryFrom(text));
         const page = 1 + Math.floor(i / 3);
         chunks.push({ chunk_id: await chunkIdOf(docId, page, offset, offset + text.length), doc_id: docId, page, start_char: offset, end_char: offset + text.length, text, element_types: ['paragraph'], section_title: null });
         offset += text.length + 2;
@@ -165,7 +178,11 @@ async function main() {
     const hnswSecs = (performance.now() - hnswStart) / 1000;
     console.log(`HNSW built in ${hnswSecs.toFixed(0)} s`);
 
-    const queries = Array.from({ length: QUERIES + WARMUP }, queryText);
+    // Shuffled: queries must not arrive in load order.
+    for (let i = queries.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [queries[i], queries[j]] = [queries[j], queries[i]];
+    }
     const bareFts = (q: string) =>
       pg.query(
         `SELECT c.chunk_id, c.doc_id, c.file_id, c.original_filename, c.text, c.page, c.start_char, c.end_char, ts_rank_cd(c.tsv, q.query) AS score,
@@ -183,7 +200,9 @@ async function main() {
     const fts: number[] = [];
     const vector: number[] = [];
     let ftsHits = 0;
+    let ftsMatched = 0;
     for (const [i, q] of queries.entries()) {
+      if (i >= QUERIES + WARMUP) break;
       let t0 = performance.now();
       const res = await bareFts(q);
       const tFts = performance.now() - t0;
@@ -199,6 +218,7 @@ async function main() {
         hybrid.push(tHybrid);
         vector.push(tVector);
         if (res.rows.length > 0) ftsHits += 1;
+        ftsMatched += Number((await pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${SCHEMA}".chunks WHERE tsv @@ websearch_to_tsquery('english', $1)`, [q])).rows[0].n);
       }
       if (i % 25 === 24) process.stdout.write(`\rqueries ${Math.max(0, i + 1 - WARMUP)}/${QUERIES} (after ${WARMUP} warm-up)   `);
     }
@@ -208,7 +228,7 @@ async function main() {
     const hybridP95 = percentile(hybrid, 95);
     const ftsP95 = percentile(fts, 95);
     console.log(`\nload: ${TOTAL.toLocaleString('en')} chunks in ${loadSecs.toFixed(0)} s (${(TOTAL / loadSecs).toFixed(0)} chunks/s), HNSW build ${hnswSecs.toFixed(0)} s`);
-    console.log(`bare full-text queries with at least one hit: ${ftsHits}/${QUERIES}`);
+    console.log(`bare full-text queries with at least one hit: ${ftsHits}/${QUERIES}; rows matched per query: mean ${(ftsMatched / QUERIES).toFixed(0)}`);
     console.log(`bare full-text (top 5)          p50 ${fmt(percentile(fts, 50))}  p95 ${fmt(ftsP95)}`);
     console.log(`vector (HNSW, ef_search 100)    p50 ${fmt(percentile(vector, 50))}  p95 ${fmt(percentile(vector, 95))}`);
     console.log(`hybrid (FTS 50 + HNSW 50, RRF)  p50 ${fmt(percentile(hybrid, 50))}  p95 ${fmt(hybridP95)}`);

@@ -22,9 +22,15 @@ export function textHasher(sha256?: Sha256Factory): TextHasher {
 }
 
 export function syncTextHasher(sha256: Sha256Factory): (text: string) => string {
+  // One scratch buffer per hasher: hashing a million short lines must not allocate a million
+  // arrays. Safe because Sha256.update consumes its chunk before it returns.
+  let scratch = new Uint8Array(4096);
   return (text) => {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    if (text.length * 3 > scratch.length) scratch = new Uint8Array(text.length * 3);
+    const { written } = encoder.encodeInto(text, scratch);
     const h = sha256();
-    h.update(encoder.encode(text));
+    h.update(scratch.subarray(0, written));
     return h.digestHex();
   };
 }

@@ -129,6 +129,18 @@ export async function verifyExport(file: ExportFileInput, manifestInput: unknown
   return { ok: true, manifest, summary: summarize(manifest) };
 }
 
+/** True when every object in `value` enumerates its members in RFC 8785 order (UTF-16 code units). */
+function keysInCanonicalOrder(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) return value.every(keysInCanonicalOrder);
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !(keys[i - 1] < keys[i])) return false;
+    if (!keysInCanonicalOrder((value as Record<string, unknown>)[keys[i]])) return false;
+  }
+  return true;
+}
+
 async function* single(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   yield bytes;
 }
@@ -165,13 +177,8 @@ class LineChecker {
     if (line.length === 0) throw new Failure('LINE_EMPTY', n, `line ${n} is empty`);
     const e = m.format === 'cef' ? this.parseCef(line, n) : this.parseJson(line, n);
 
-    // One canonical serialization per line: the hash input.
-    const { hash: claimed, ...body } = e;
-    const canonical = canonicalJson(body);
-    if (m.format === 'jsonl' && line.length !== canonical.length + HASH_MEMBER_LENGTH) {
-      throw new Failure('LINE_NOT_CANONICAL', n, `line ${n} is not in RFC 8785 canonical form (whitespace, escaping or number format changed)`);
-    }
-    const computed = this.hash(canonical);
+    const claimed = e.hash;
+    const computed = this.hash(m.format === 'jsonl' ? this.hashInput(line, e, n) : this.canonicalBody(e, n));
     if (computed !== claimed) {
       throw new Failure('HASH_MISMATCH', n, `line ${n} (seq ${e.seq}, ${e.event_id}): the event does not match its hash — a field was edited (hash ${claimed}, recomputed ${computed})`);
     }
@@ -218,6 +225,41 @@ class LineChecker {
     this.count++;
     this.prevSeq = e.seq;
     this.prevHash = e.hash;
+  }
+
+  /**
+   * The text an event's hash covers: the RFC 8785 canonical JSON of the event without `hash`.
+   *
+   * Fast path, no re-serialization by the library: `canonicalize` is sorted member names (by
+   * UTF-16 code units) plus JSON.stringify of every primitive. So when every object of the parsed
+   * event already lists its members in that order, no escaped surrogate is present (the library
+   * refuses lone surrogates; JSON.stringify escapes them) and JSON.stringify of the parsed event
+   * reproduces the line exactly, the line IS the canonical form, and removing its top-level
+   * `"hash"` member leaves the canonical form of the body. That member is the last occurrence of
+   * its text: only fixed-format members follow it, and a JSON string cannot hold a bare `"`.
+   * Anything else takes the library path (canonicalJson), which also settles whether the line is
+   * canonical at all.
+   */
+  private hashInput(line: string, e: AuditEvent, n: number): string {
+    if (!line.includes('\\u') && keysInCanonicalOrder(e) && JSON.stringify(e) === line) {
+      const at = line.lastIndexOf(`,"hash":"${e.hash}"`);
+      return line.slice(0, at) + line.slice(at + HASH_MEMBER_LENGTH);
+    }
+    const canonical = this.canonicalBody(e, n);
+    if (line.length !== canonical.length + HASH_MEMBER_LENGTH) {
+      throw new Failure('LINE_NOT_CANONICAL', n, `line ${n} is not in RFC 8785 canonical form (whitespace, member order, escaping or number format changed)`);
+    }
+    return canonical;
+  }
+
+  /** canonicalJson of the event without `hash`: one library serialization. */
+  private canonicalBody(e: AuditEvent, n: number): string {
+    const { hash: _hash, ...body } = e;
+    try {
+      return canonicalJson(body);
+    } catch (err) {
+      throw new Failure('EVENT_INVALID', n, `line ${n} has no canonical JSON form: ${(err as Error).message}`);
+    }
   }
 
   finish(lines: number): void {

@@ -1,5 +1,5 @@
 import type { ParseLimits } from '../parse/limits';
-import { parseDocument } from '../parse/parse-document';
+import { parseDocument, preloadParsers } from '../parse/parse-document';
 import type { ParsedDocument, ParseFailureCode } from '../parse/types';
 import { ParseError, ParseUnavailableError } from '../parse/types';
 import type { ClosableOcrEngine } from './ocr';
@@ -10,7 +10,7 @@ import { createTesseractOcr } from './ocr';
  * plain data: structured clone keeps an Error's message but not its class or `code`.
  */
 export interface ParseTask {
-  /** `ping` only loads the worker (and starts nothing else), to warm a pool up. */
+  /** `ping` loads the worker and every format's parser (not OCR), to warm a pool up. */
   kind: 'parse' | 'ping';
   bytes: Uint8Array;
   docId: string;
@@ -29,7 +29,10 @@ export type ParseTaskResult =
 let ocr: ClosableOcrEngine | null = null;
 
 export async function runParseTask(task: ParseTask): Promise<ParseTaskResult | 'pong'> {
-  if (task.kind === 'ping') return 'pong';
+  if (task.kind === 'ping') {
+    await preloadParsers();
+    return 'pong';
+  }
   ocr ??= createTesseractOcr();
   try {
     const document = await parseDocument(task.bytes, {

@@ -1,5 +1,5 @@
 import type { Services } from '../services';
-import { activeTenants, sweepTenant } from '../queue/sweeper';
+import { activeTenants, CONTROL, sweepControl, sweepTenant } from '../queue/sweeper';
 
 /**
  * The embedded relay loop: sweeps every `intervalMs`, and at once for a tenant whose request
@@ -21,7 +21,7 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
       try {
         do {
           again.delete(tenantId);
-          const r = await sweepTenant(services, tenantId);
+          const r = tenantId === CONTROL ? await sweepControl(services) : await sweepTenant(services, tenantId);
           // A delivered step usually wrote the next message; keep going while there is work.
           if (r.sent > 0) again.add(tenantId);
         } while (again.has(tenantId) && !stopped);
@@ -38,11 +38,12 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
   const timer = setInterval(() => {
     if (stopped) return;
     void activeTenants(services)
-      .then((ids) => ids.forEach(kick))
+      .then((ids) => [CONTROL, ...ids].forEach(kick))
       .catch((e) => services.log.log('error', 'sweep failed', { component: 'relay', error: e instanceof Error ? e.message : String(e) }));
   }, opts.intervalMs ?? 2_000);
   timer.unref();
 
+  // Control-plane work (provisioning, exports) is kicked with the CONTROL key.
   services.onOutboxWritten = kick;
   services.onAuditRecorded = kick;
   return {

@@ -114,7 +114,7 @@ describe('parseDocument: PDF', () => {
 });
 
 describe('parseDocument: DOCX', () => {
-  it('keeps heading levels, paragraphs, list items (nested too) and the table as rows', async () => {
+  it('keeps heading levels, paragraphs, list items (nested too), the table as rows and its caption', async () => {
     const doc = await parse(makeDocx());
     expectRealOffsets(doc);
     expect(doc.parser).toBe('mammoth 1.13.0');
@@ -126,6 +126,7 @@ describe('parseDocument: DOCX', () => {
       ['list_item', null, DOCX_TEXT.nested],
       ['list_item', null, DOCX_TEXT.bullet2],
       ['table', null, DOCX_TEXT.table.map((row) => row.join('\t')).join('\n')],
+      ['figure_caption', null, DOCX_TEXT.caption],
       ['heading', 2, DOCX_TEXT.heading2b],
       ['paragraph', null, DOCX_TEXT.closing],
     ]);
@@ -198,7 +199,7 @@ describe('parseDocument: PPTX', () => {
 });
 
 describe('parseDocument: TXT and CSV', () => {
-  it('splits text into headings, list items and paragraphs', async () => {
+  it('splits text into headings, list items, paragraphs and captions', async () => {
     const doc = await parse(makeTxt());
     expectRealOffsets(doc);
     expect(doc.elements.map((e) => [e.type, e.text])).toEqual([
@@ -208,6 +209,7 @@ describe('parseDocument: TXT and CSV', () => {
       ['list_item', '- Customer means the party named in the order form.'],
       ['list_item', '- Platform means the hosted service.'],
       ['paragraph', 'The customer may end the agreement with thirty days notice.'],
+      ['figure_caption', 'Figure 1: Notice periods by plan'],
     ]);
   });
 
@@ -285,7 +287,7 @@ describe('summarizeParse', () => {
     const doc = await parse(makeDocx());
     const summary = summarizeParse(doc);
     expect(summary).toContain('pages:      1');
-    expect(summary).toContain('elements:   9 (heading 3, paragraph 2, list_item 3, table 1)');
+    expect(summary).toContain('elements:   10 (heading 3, paragraph 2, list_item 3, table 1, figure_caption 1)');
     expect(summary).toContain(`characters: ${doc.full_text.length}`);
     expect(summary).toContain('warnings:   none');
     expect(summary).not.toContain('Supply Agreement');

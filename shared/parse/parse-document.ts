@@ -86,6 +86,11 @@ export async function parseDocument(bytes: Uint8Array, options: ParseOptions): P
   };
 }
 
+/** Loads every format's parser now (a worker warming up) instead of on first use. */
+export async function preloadParsers(): Promise<void> {
+  await Promise.all([import('./parse-pdf'), import('./parse-docx'), import('./parse-xlsx'), import('./parse-pptx'), import('./parse-text'), import('./parse-image')]);
+}
+
 async function parseFormat(
   format: DocumentFormat,
   bytes: Uint8Array,

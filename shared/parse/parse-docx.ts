@@ -2,10 +2,11 @@ import mammoth from 'mammoth';
 import { DocumentBuilder } from './document-builder';
 import type { ParseLimits } from './limits';
 import { ParseError } from './types';
+import { paragraphType } from './text-blocks';
 import { walkXml } from './xml-events';
 import { inspectZip } from './zip-guard';
 
-type BlockKind = 'heading' | 'paragraph' | 'list_item';
+type BlockKind = 'heading' | 'paragraph' | 'list_item' | 'figure_caption';
 interface OpenBlock {
   kind: BlockKind;
   level: number;
@@ -33,6 +34,8 @@ export async function parseDocx(bytes: Uint8Array, builder: DocumentBuilder, lim
       // Images are not text; skip the base64 data URIs mammoth would otherwise inline.
       convertImage: mammoth.images.imgElement(async () => ({ src: '' })),
       externalFileAccess: false,
+      // Word's built-in caption style ("Figure 1: …" under a picture or table).
+      styleMap: ["p[style-name='Caption'] => p.caption:fresh"],
     });
     html = result.value;
     messages = result.messages.length;
@@ -48,13 +51,15 @@ export async function parseDocx(bytes: Uint8Array, builder: DocumentBuilder, lim
   let tables = 0;
 
   const flush = (block: OpenBlock): void => {
-    if (block.text.trim()) builder.add(block.kind, block.text, block.kind === 'heading' ? { level: block.level } : {});
+    if (!block.text.trim()) return;
+    const kind = block.kind === 'paragraph' ? paragraphType(block.text) : block.kind;
+    builder.add(kind, block.text, kind === 'heading' ? { level: block.level } : {});
     block.text = '';
   };
 
   try {
     walkXml(`<root>${html}</root>`, {
-      open(name) {
+      open(name, attributes) {
         if (name === 'table') {
           tableDepth++;
           if (tableDepth === 1) {
@@ -80,7 +85,8 @@ export async function parseDocx(bytes: Uint8Array, builder: DocumentBuilder, lim
           // A block inside another (a nested list in an item): emit the outer text first.
           const top = stack[stack.length - 1];
           if (top) flush(top);
-          stack.push({ kind, level: kind === 'heading' ? Number(name.slice(1)) : 0, text: '' });
+          const caption = name === 'p' && attributes.class === 'caption';
+          stack.push({ kind: caption ? 'figure_caption' : kind, level: kind === 'heading' ? Number(name.slice(1)) : 0, text: '' });
         } else if (name === 'ul' || name === 'ol') {
           const top = stack[stack.length - 1];
           if (top) flush(top);

@@ -3,7 +3,7 @@ import type { DocumentBuilder } from './document-builder';
 import type { ParseLimits } from './limits';
 import type { OcrEngine, RasterImage } from './ocr';
 import { addOcrText, OcrImageError, toGreyscale } from './ocr';
-import { isListMarkerLine, joinLines, looksLikeHeading, numberingDepth } from './text-blocks';
+import { isListMarkerLine, joinLines, looksLikeHeading, numberingDepth, paragraphType } from './text-blocks';
 import { ParseError } from './types';
 
 type PdfDocument = Awaited<ReturnType<typeof getDocumentProxy>>;
@@ -221,7 +221,7 @@ function addPageBlocks(builder: DocumentBuilder, lines: PdfLine[], style: PdfSty
     } else if (isListMarkerLine(block.lines[0].text)) {
       builder.add('list_item', text);
     } else {
-      builder.add('paragraph', text);
+      builder.add(paragraphType(text), text);
     }
   }
 }

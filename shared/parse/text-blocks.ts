@@ -13,6 +13,19 @@ const NUMBERED_HEADING = /^(?:(\d{1,3}(?:\.\d{1,3}){0,4})\.?|(?:article|section|
 
 const MARKDOWN_HEADING = /^(#{1,6})\s+(\S.*)$/;
 
+/** "Figure 3: …", "Table 2. …", "Fig. 4 – …": a caption under or over a figure or table. */
+const CAPTION = /^(?:figure|fig\.|table|chart|diagram|illustration|image|photo|plate)\s+[\dA-Z]{1,4}(?:\.\d{1,3})?\s*[.:\-–—)]\s*\S/i;
+
+export function isCaption(text: string): boolean {
+  const trimmed = text.trim();
+  return trimmed.length <= 300 && CAPTION.test(trimmed);
+}
+
+/** Paragraph or figure caption, by the text's shape. */
+export function paragraphType(text: string): 'paragraph' | 'figure_caption' {
+  return isCaption(text) ? 'figure_caption' : 'paragraph';
+}
+
 export function isListMarkerLine(line: string): boolean {
   return LIST_MARKER.test(line.trim());
 }
@@ -59,7 +72,8 @@ export function addTextBlocks(builder: DocumentBuilder, text: string, source: 't
     let paragraph: string[] = [];
     let item: string[] = [];
     const flushParagraph = (): void => {
-      if (paragraph.length) builder.add('paragraph', joinLines(paragraph), { source });
+      const text = joinLines(paragraph);
+      if (paragraph.length) builder.add(paragraphType(text), text, { source });
       paragraph = [];
     };
     const flushItem = (): void => {

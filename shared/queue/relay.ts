@@ -1,6 +1,9 @@
 import { asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { rowsOf } from '../db/migrate';
 import { deadLetters } from '../db/schema/control';
+import { controlOutbox } from '../db/schema/control-operations';
+import type { TenantTables } from '../db/schema/tenant';
+import type { Db } from '../db/types';
 import { newId } from '../ids';
 import type { Services } from '../services';
 import type { DataPlane } from '../tenants/data-plane';
@@ -25,43 +28,62 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
  * message goes to the dead-letter table. Safe to run concurrently: steps are idempotent and a
  * message keeps its dedup id.
  */
-export async function relayOutbox(services: Services, plane: DataPlane, opts: { limit?: number; leaseMs?: number } = {}): Promise<{ sent: number; retried: number; dead: number }> {
+export async function relayOutbox(services: Services, plane: DataPlane, opts: RelayOptions = {}) {
+  return relayFrom(services, { db: plane.db, outbox: plane.tables.outbox, tenantId: plane.tenantId }, opts);
+}
+
+/** Control-plane work (provisioning, audit exports) has an outbox of the same shape. */
+export async function relayControlOutbox(services: Services, opts: RelayOptions = {}) {
+  // Same columns as a tenant outbox; the cast lets one relay serve both.
+  return relayFrom(services, { db: services.control, outbox: controlOutbox as unknown as TenantTables['outbox'], tenantId: null }, opts);
+}
+
+interface RelayOptions {
+  limit?: number;
+  leaseMs?: number;
+}
+
+async function relayFrom(
+  services: Services,
+  source: { db: Db; outbox: TenantTables['outbox']; tenantId: string | null },
+  opts: RelayOptions,
+): Promise<{ sent: number; retried: number; dead: number }> {
   const queue = services.queue;
   if (!queue) return { sent: 0, retried: 0, dead: 0 };
-  const { outbox } = plane.tables;
+  const { outbox, db } = source;
   const now = services.clock.now();
   // Claim due rows by pushing their availability past the lease, so concurrent relays (a timer
   // sweep and a kick, or two processes) never deliver the same row at once. A relay that dies
   // mid-delivery leaves the row due again when the lease ends.
   const leaseUntil = new Date(now.getTime() + (opts.leaseMs ?? LEASE_MS));
-  const claimed = await plane.db.execute<{ id: string }>(sql`
+  const claimed = await db.execute<{ id: string }>(sql`
     UPDATE ${outbox} SET available_at = ${leaseUntil.toISOString()}
     WHERE id IN (
       SELECT id FROM ${outbox} WHERE sent_at IS NULL AND available_at <= ${now.toISOString()}
       ORDER BY available_at, created_at LIMIT ${opts.limit ?? 50} FOR UPDATE SKIP LOCKED)
     RETURNING id`);
   const ids = rowsOf<{ id: string }>(claimed).map((r) => r.id);
-  const due = ids.length ? await plane.db.select().from(outbox).where(inArray(outbox.id, ids)).orderBy(asc(outbox.createdAt)) : [];
+  const due = ids.length ? await db.select().from(outbox).where(inArray(outbox.id, ids)).orderBy(asc(outbox.createdAt)) : [];
   const result = { sent: 0, retried: 0, dead: 0 };
   for (const row of due) {
     const attempt = row.attempts + 1;
     const outcome = await queue
-      .publish({ topic: row.topic, dedupId: row.dedupId, tenantId: plane.tenantId, payload: row.payload }, attempt)
+      .publish({ topic: row.topic, dedupId: row.dedupId, tenantId: source.tenantId ?? String(row.payload.tenant_id ?? ''), payload: row.payload }, attempt)
       .catch((e: unknown) => ({ kind: 'retry' as const, error: e instanceof Error ? e.message : String(e) }));
     const at = services.clock.now();
     if (outcome.kind === 'done') {
-      await plane.db.update(outbox).set({ sentAt: at, attempts: attempt, lastError: null }).where(eq(outbox.id, row.id));
+      await db.update(outbox).set({ sentAt: at, attempts: attempt, lastError: null }).where(eq(outbox.id, row.id));
       result.sent++;
     } else if (attempt >= services.env.STEP_MAX_ATTEMPTS) {
       await services.control.insert(deadLetters).values({
-        id: newId('msg'), tenantId: plane.tenantId, topic: row.topic, dedupId: row.dedupId, payload: row.payload,
+        id: newId('msg'), tenantId: source.tenantId ?? String(row.payload.tenant_id ?? 'platform'), topic: row.topic, dedupId: row.dedupId, payload: row.payload,
         error: outcome.error.slice(0, 2000), attempts: attempt, createdAt: at,
       });
-      await plane.db.update(outbox).set({ sentAt: at, attempts: attempt, lastError: `dead-lettered: ${outcome.error}`.slice(0, 2000) }).where(eq(outbox.id, row.id));
-      services.log.log('error', 'step message dead-lettered', { tenant_id: plane.tenantId, component: 'relay', topic: row.topic, dedup_id: row.dedupId });
+      await db.update(outbox).set({ sentAt: at, attempts: attempt, lastError: `dead-lettered: ${outcome.error}`.slice(0, 2000) }).where(eq(outbox.id, row.id));
+      services.log.log('error', 'step message dead-lettered', { tenant_id: source.tenantId ?? undefined, component: 'relay', topic: row.topic, dedup_id: row.dedupId });
       result.dead++;
     } else {
-      await plane.db
+      await db
         .update(outbox)
         .set({ attempts: attempt, lastError: outcome.error.slice(0, 2000), availableAt: new Date(at.getTime() + retryDelayMs(services.env.STEP_RETRY_BASE_MS, attempt)) })
         .where(eq(outbox.id, row.id));

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { flushAuditOutbox } from '../audit/flush';
 import { tenants } from '../db/schema/control';
 import type { Services } from '../services';
-import { relayOutbox } from './relay';
+import { relayControlOutbox, relayOutbox } from './relay';
 
 /**
  * One sweep over every active tenant: append recorded audit events to the chain and relay due
@@ -24,6 +24,7 @@ export async function activeTenants(services: Services): Promise<string[]> {
 }
 
 export async function sweepAll(services: Services) {
+  await sweepControl(services).catch((e) => services.log.log('error', 'control sweep failed', { component: 'sweeper', error: e instanceof Error ? e.message : String(e) }));
   for (const id of await activeTenants(services)) {
     try {
       await sweepTenant(services, id);
@@ -31,4 +32,11 @@ export async function sweepAll(services: Services) {
       services.log.log('error', 'sweep failed', { tenant_id: id, component: 'sweeper', error: e instanceof Error ? e.message : String(e) });
     }
   }
+}
+
+/** Control-plane key the drivers use for provisioning and export work. */
+export const CONTROL = '__control__';
+
+export async function sweepControl(services: Services) {
+  return relayControlOutbox(services);
 }

@@ -18,9 +18,9 @@ import { VECTOR_COLUMN_DIMENSIONS } from '../index/schema';
  *   fill top_k; pgvector ≥ 0.8), else an exact scan over `embedding real[]` in SQL.
  * - `hybrid`: the top 50 of each, fused by reciprocal rank fusion: score = Σ 1 / (60 + rank).
  *
- * Every statement is bounded by LIMIT, and on a PostgreSQL server by a statement timeout (PGlite
- * has none; its queries stay bounded by LIMIT and the candidate caps). Ties are broken by chunk_id,
- * so the same data gives the same order on PGlite and on a server.
+ * One statement per search. Every statement is bounded by LIMIT, and on a PostgreSQL server by a
+ * statement timeout (PGlite has none; its queries stay bounded by LIMIT and the candidate caps).
+ * Ties are broken by chunk_id, so the same data gives the same order on PGlite and on a server.
  */
 
 export type SearchMode = 'hybrid' | 'keyword' | 'vector';
@@ -122,15 +122,10 @@ export async function searchChunks(
     ORDER BY s.score DESC, c.chunk_id
     LIMIT ${topK}`;
 
-  const rows = await db.transaction(async (tx) => {
-    if (capabilities.kind === 'postgres') {
-      await tx.execute(sql.raw(`SET LOCAL statement_timeout = ${Math.trunc(opts.statementTimeoutMs ?? 10_000)}`));
-    }
-    if (vectorPath === 'hnsw') {
-      await tx.execute(sql.raw(`SET LOCAL hnsw.ef_search = ${Math.trunc(opts.efSearch ?? 100)}`));
-      await tx.execute(sql.raw(`SET LOCAL hnsw.iterative_scan = strict_order`));
-    }
-    return rowsOf<SearchHit>(await tx.execute(statement));
+  const rows = await runBounded(db, capabilities, statement, {
+    hnsw: vectorPath === 'hnsw',
+    efSearch: Math.trunc(opts.efSearch ?? 100),
+    statementTimeoutMs: Math.trunc(opts.statementTimeoutMs ?? 10_000),
   });
 
   const chunks = rows.map((r) => ({ ...r, page: Number(r.page), start_char: Number(r.start_char), end_char: Number(r.end_char), score: Number(r.score) }));
@@ -140,6 +135,38 @@ export async function searchChunks(
     model_version_match: chunks.every((c) => c.embed_model === input.embedder.model && c.embed_version === input.embedder.version),
     vector_path: vectorPath,
   };
+}
+
+/** Session settings already applied per PGlite handle (its one session serves every query). */
+const pgliteSettings = new WeakMap<object, string>();
+
+/**
+ * A PostgreSQL server gets a transaction whose settings (statement timeout, HNSW) end with it:
+ * pooled connections are shared. PGlite has one session, no statement timeout, and pays ~0.5 ms
+ * per statement, so the HNSW settings are set once per handle for the whole session; they only
+ * affect HNSW scans, and every HNSW scan in Frostbyte is this one.
+ */
+async function runBounded(
+  db: DbOrTx,
+  capabilities: DbCapabilities,
+  statement: SQL,
+  settings: { hnsw: boolean; efSearch: number; statementTimeoutMs: number },
+): Promise<SearchHit[]> {
+  const hnswSettings = sql`set_config('hnsw.ef_search', ${String(settings.efSearch)}, true), set_config('hnsw.iterative_scan', 'strict_order', true)`;
+  if (capabilities.kind === 'pglite') {
+    const wanted = settings.hnsw ? `ef_search=${settings.efSearch}` : undefined;
+    if (wanted && pgliteSettings.get(db) !== wanted) {
+      await db.execute(sql.raw(`SET hnsw.ef_search = ${settings.efSearch}`));
+      await db.execute(sql.raw(`SET hnsw.iterative_scan = strict_order`));
+      pgliteSettings.set(db, wanted);
+    }
+    return rowsOf<SearchHit>(await db.execute(statement));
+  }
+  return db.transaction(async (tx) => {
+    const timeout = sql`set_config('statement_timeout', ${String(settings.statementTimeoutMs)}, true)`;
+    await tx.execute(sql`SELECT ${timeout}${settings.hnsw ? sql`, ${hnswSettings}` : sql``}`);
+    return rowsOf<SearchHit>(await tx.execute(statement));
+  });
 }
 
 function validate(queryText: string, topK: number, mode: string) {

@@ -1,5 +1,6 @@
 import { bigint, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { buildIndexTables } from '../../index/schema';
+import { buildWebhookTables } from '../../webhooks/schema';
 import { TEMPLATE_SCHEMA } from './template';
 
 /**
@@ -122,7 +123,7 @@ export function buildTenantTables(schemaName: string) {
     (t) => [index('audit_outbox_pending').on(t.appendedAt, t.ordinal)],
   );
 
-  return { batches, files, receipts, outbox, auditOutbox, ...buildIndexTables(schemaName) };
+  return { batches, files, receipts, outbox, auditOutbox, ...buildIndexTables(schemaName), ...buildWebhookTables(schemaName) };
 }
 
 export type TenantTables = ReturnType<typeof buildTenantTables>;
