@@ -141,6 +141,9 @@ async function drain(db: Db, byTenant: Map<string, Waiting[]>, tenantId: string)
         }
       }
     }
+    // Callers resumed by this commit often append again at once: one macrotask lets all of them
+    // queue, so they share the next transaction instead of the first one starting it alone.
+    if (queue.length === 0 && group.length > 1) await new Promise<void>((resolve) => setTimeout(resolve, 0));
   }
   byTenant.delete(tenantId);
 }

@@ -17,7 +17,10 @@ import type { ParseTask, ParseTaskResult } from './parse-task';
 export interface ParsePoolOptions {
   /** Worker threads. Default: the machine's available parallelism. */
   threads?: number;
-  /** Wall time one parse may take once it has a thread, in ms. Default 120,000 (2 min). */
+  /**
+   * Wall time one parse may take once it has a thread, in ms. Default 300,000 (5 min: the parse
+   * p95 alert threshold; ~100 OCR'd pages).
+   */
   timeoutMs?: number;
   /**
    * V8 old-generation heap per worker thread, in MB. Default 1,536. Best-effort in Node: see
@@ -48,7 +51,7 @@ export interface ParsePool {
   close(): Promise<void>;
 }
 
-export const DEFAULT_PARSE_TIMEOUT_MS = 120_000;
+export const DEFAULT_PARSE_TIMEOUT_MS = 300_000;
 export const DEFAULT_PARSE_MEMORY_MB = 1536;
 
 const DEFAULT_WORKER_FILE = new URL('./parse-worker.mjs', import.meta.url);

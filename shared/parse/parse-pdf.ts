@@ -36,6 +36,13 @@ export interface PdfParseContext {
 
 /** Time allowed for PDF.js to hand over a decoded image before the page is given up, in ms. */
 const IMAGE_WAIT_MS = 20_000;
+/**
+ * A page with fewer visible characters than this in its text layer (a stamped page number, a
+ * header) is also OCR'd when it holds a page-sized image: it is a scan with a little text on top.
+ */
+const SPARSE_TEXT_CHARS = 32;
+/** "Page-sized" for the rule above: about an A4 page at 100 dpi. */
+const SCAN_MIN_PIXELS = 900_000;
 
 /**
  * PDF via unpdf's serverless PDF.js: the text layer per page, grouped into lines and blocks by
@@ -47,7 +54,13 @@ export async function parsePdf(bytes: Uint8Array, builder: DocumentBuilder, cont
   let pdf: PdfDocument;
   try {
     // A copy: PDF.js may take ownership of (detach) the buffer it is given.
-    pdf = await getDocumentProxy(bytes.slice(), { verbosity: 0, isEvalSupported: false, stopAtErrors: false });
+    pdf = await getDocumentProxy(bytes.slice(), {
+      verbosity: 0,
+      isEvalSupported: false,
+      stopAtErrors: false,
+      // PDF.js leaves larger images undecoded, so one huge image cannot exhaust memory.
+      maxImageSize: context.limits.maxImagePixels,
+    });
   } catch (error) {
     throw pdfOpenError(error);
   }
@@ -80,10 +93,10 @@ export async function parsePdf(bytes: Uint8Array, builder: DocumentBuilder, cont
       const number = index + 1;
       builder.beginPage(number);
       const lines = pageLines[index];
-      if (lines.some((line) => line.text.trim() !== '')) {
-        addPageBlocks(builder, lines, style);
-      } else {
-        const confidence = await ocrPage(pdf, number, builder, context, ocrPages);
+      const visibleChars = lines.reduce((sum, line) => sum + line.text.replace(/\s/g, '').length, 0);
+      if (visibleChars > 0) addPageBlocks(builder, lines, style);
+      if (visibleChars < SPARSE_TEXT_CHARS) {
+        const confidence = await ocrPage(pdf, number, builder, context, ocrPages, visibleChars > 0);
         if (confidence !== null) {
           ocrPages++;
           confidenceSum += confidence;
@@ -249,12 +262,25 @@ function headingLevel(block: PdfBlock, style: PdfStyle): number {
   return style.headingSizes.length + Math.max(depth, 1);
 }
 
-/** OCRs the largest image on a page without a text layer; returns the confidence, or null. */
-async function ocrPage(pdf: PdfDocument, number: number, builder: DocumentBuilder, context: PdfParseContext, ocrPagesSoFar: number): Promise<number | null> {
+/**
+ * OCRs the largest image on a page without (or with hardly any) text layer; returns the
+ * confidence, or null when nothing was OCR'd. `sparse`: the page has a little text already, so
+ * only a page-sized image counts (not a logo).
+ */
+async function ocrPage(
+  pdf: PdfDocument,
+  number: number,
+  builder: DocumentBuilder,
+  context: PdfParseContext,
+  ocrPagesSoFar: number,
+  sparse: boolean,
+): Promise<number | null> {
   const page = await pdf.getPage(number);
   try {
-    const image = await largestImage(page);
-    if (!image) return null; // a blank page
+    const found = await largestImage(page);
+    if (!found) return null; // a blank page
+    if (sparse && found.width * found.height < SCAN_MIN_PIXELS) return null;
+    const image = rotateRaster(toGreyscale(found), page.rotate);
     if (!context.ocr) {
       context.warnings.push(`Page ${number} has no text layer and OCR is not available; it was skipped.`);
       return null;
@@ -268,7 +294,7 @@ async function ocrPage(pdf: PdfDocument, number: number, builder: DocumentBuilde
     throwIfAborted(context.signal);
     let output;
     try {
-      output = await context.ocr.recognize({ kind: 'raster', image: toGreyscale(image) });
+      output = await context.ocr.recognize({ kind: 'raster', image });
     } catch (error) {
       if (error instanceof OcrImageError) {
         context.warnings.push(`The image on page ${number} could not be read by OCR; the page was skipped.`);
@@ -276,13 +302,43 @@ async function ocrPage(pdf: PdfDocument, number: number, builder: DocumentBuilde
       }
       throw error;
     }
-    if (addOcrText(builder, output) === 0) {
+    if (addOcrText(builder, output) === 0 && !sparse) {
       context.warnings.push(`Page ${number} has no text layer and OCR found no text on it.`);
     }
     return output.confidence;
   } finally {
     page.cleanup();
   }
+}
+
+/**
+ * Turns a grey raster by the page's /Rotate (clockwise degrees), so a scan stored sideways and
+ * shown upright is also upright for OCR (the LSTM model does not detect orientation).
+ */
+function rotateRaster(image: RasterImage, degrees: number): RasterImage {
+  const turn = ((Math.round(degrees / 90) % 4) + 4) % 4;
+  if (turn === 0 || image.channels !== 1) return image;
+  const { width, height, data } = image;
+  const out = new Uint8Array(width * height);
+  const outWidth = turn === 2 ? width : height;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let tx: number;
+      let ty: number;
+      if (turn === 1) {
+        tx = height - 1 - y;
+        ty = x;
+      } else if (turn === 2) {
+        tx = width - 1 - x;
+        ty = height - 1 - y;
+      } else {
+        tx = y;
+        ty = width - 1 - x;
+      }
+      out[ty * outWidth + tx] = data[y * width + x];
+    }
+  }
+  return { width: outWidth, height: turn === 2 ? height : width, channels: 1, data: out };
 }
 
 /** PDF.js image kinds (src/shared/util.js ImageKind). */
