@@ -10,7 +10,9 @@ import type { Logger } from './log';
 import type { DocumentParser } from './pipeline/ports';
 import type { Queue, SignatureVerifier } from './queue/queue';
 import type { MalwareScanner } from './scanner/malware-scanner';
+import type { CloudProvider } from './tenants/cloud/cloud-provider';
 import type { DataPlanes } from './tenants/data-plane';
+import type { DocumentFailure, WebhookRuntime } from './webhooks/ports';
 
 /**
  * Everything a verb may touch outside the process, wired once per runtime by its entry
@@ -24,6 +26,8 @@ export interface Services {
   control: Db;
   controlCapabilities: DbCapabilities;
   planes: DataPlanes;
+  /** Where tenant provisioning makes cloud resources: Hetzner, or `none` on the embedded default. */
+  cloud: CloudProvider;
   keys: KeyRing;
   tokens: TokenSettings;
   scanner: MalwareScanner | null;
@@ -42,5 +46,9 @@ export interface Services {
   /** Extension points inside domain transactions (webhooks subscribe to batch completion). */
   hooks?: {
     batchCompleted?: (tx: DbOrTx, tables: TenantTables, batch: { batchId: string; status: BatchStatus; summary: Record<string, number> }) => Promise<void>;
+    /** A document failed for good (today: parsing); webhooks send `document.parse_failed`. */
+    documentFailed?: (tx: DbOrTx, tables: TenantTables, doc: DocumentFailure) => Promise<void>;
   };
+  /** How webhooks leave this runtime (Node: pinned-address HTTP client and node:dns); absent: fetch, no resolution. */
+  webhooks?: WebhookRuntime;
 }

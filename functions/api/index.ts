@@ -4,7 +4,10 @@ import { health } from './health';
 import { batchStatusRoutes } from './ingest/batch-status';
 import { submitBatchRoute } from './ingest/submit-batch';
 import { jwksRoute } from './wellknown/jwks';
-import { pipelineSteps } from '../steps';
+import { webhookRoutes } from './webhooks/endpoints';
+import { controlSteps, pipelineSteps } from '../steps';
+import { adminTenantRoutes } from './admin/tenants';
+import { controlStepRoutes } from '../../shared/tenants/control-steps';
 import { stepRoutes } from '../../shared/queue/step';
 
 /** The whole HTTP API, the same on Node, Workers and Lambda. */
@@ -15,6 +18,9 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/api/v1', health);
   app.route('/api/v1', submitBatchRoute);
   app.route('/api/v1', batchStatusRoutes);
+  app.route('/api/v1', webhookRoutes);
+  app.route('/api/v1', adminTenantRoutes);
+  app.route('/', controlStepRoutes(controlSteps));
   app.route('/', stepRoutes(pipelineSteps));
   return app;
 }

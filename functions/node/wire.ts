@@ -16,7 +16,8 @@ import { applyMigrations } from '../../shared/db/migrate';
 import { jsonLogger, type Logger } from '../../shared/log';
 import { createClamdScanner } from '../../shared/node/clamd';
 import { lockDataDir } from '../../shared/node/data-dir-lock';
-import { perDatabasePlanes, sharedDatabasePlanes } from '../../shared/node/data-planes';
+import { sharedDatabasePlanes } from '../../shared/node/data-planes';
+import { perDatabasePlanes } from '../../shared/db/postgres-planes';
 import { openPglite, openPostgres } from '../../shared/node/databases';
 import { createLocalStore } from '../../shared/node/local-store';
 import { loadMigrations } from '../../shared/node/migrations';
@@ -24,6 +25,11 @@ import { nodeSha256 } from '../../shared/node/sha256';
 import type { Services } from '../../shared/services';
 import { createS3Client, createS3Store } from '../../shared/storage/s3-store';
 import type { ObjectStoreFactory } from '../../shared/storage/object-store';
+import { nodeResolveHost } from '../../shared/node/resolve-host';
+import { nodeWebhookSender } from '../../shared/node/webhook-sender';
+import { webhookHooks } from '../../shared/webhooks/enqueue';
+import { createHetznerCloudProvider } from '../../shared/tenants/cloud/hetzner';
+import { createLocalCloudProvider } from '../../shared/tenants/cloud/local';
 
 export interface NodeRuntime {
   services: Services;
@@ -124,9 +130,13 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
     closers.unshift(() => pool.close());
   }
 
+  // HCLOUD_TOKEN chooses Hetzner for the cloud steps of provisioning; without it there are none.
+  const cloud = env.HCLOUD_TOKEN
+    ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log })
+    : createLocalCloudProvider();
   const scanner = env.CLAMD_HOST ? createClamdScanner({ host: env.CLAMD_HOST, port: env.CLAMD_PORT, timeoutMs: 60_000 }) : null;
   const services: Services = {
-    env, clock, log, control, controlCapabilities: capabilities, planes,
+    env, clock, log, control, controlCapabilities: capabilities, planes, cloud,
     keys: dbKeyRing(control, clock),
     tokens: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, jwksUrl: env.JWT_JWKS_URL },
     scanner, sha256: nodeSha256, queue,
@@ -134,6 +144,10 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
     parser,
     embedder: new LocalHashEmbedder(),
   };
+  // Webhooks: connections pinned to the addresses the SSRF check vetted; deliveries are queued
+  // inside the batch-completion and parse-failure transactions.
+  services.webhooks = { sender: nodeWebhookSender(), resolveHost: nodeResolveHost };
+  services.hooks = { ...services.hooks, ...webhookHooks(services) };
   return {
     services,
     embedded,

@@ -18,6 +18,7 @@ export const CEF_EVENT_MAP: Readonly<Record<AuditEventType, { name: string; seve
   TENANT_SUSPENDED: { name: 'Tenant suspended', severity: 6 },
   TENANT_RESUMED: { name: 'Tenant resumed', severity: 4 },
   TENANT_DEPROVISIONED: { name: 'Tenant deprovisioned', severity: 6 },
+  TENANT_CONFIG_UPDATED: { name: 'Tenant configuration updated', severity: 4 },
   BATCH_RECEIVED: { name: 'Batch received', severity: 2 },
   DOCUMENT_INGESTED: { name: 'Document ingested', severity: 2 },
   DOCUMENT_REJECTED: { name: 'Document rejected', severity: 5 },

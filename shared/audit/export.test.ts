@@ -257,12 +257,18 @@ describe('tampering with a JSON Lines export is detected and named', () => {
     spaced[2] = ls[2].replace('{"actor"', '{ "actor"');
     expect(await verify(join(spaced))).toMatchObject({ ok: false, code: 'LINE_NOT_CANONICAL', line: 3 });
     expect(await verify(text.replaceAll('\n', '\r\n'))).toMatchObject({ ok: false, code: 'LINE_NOT_CANONICAL', line: 1 });
-    // Same length, same parsed event, members reordered: only the file digest can tell.
+    // Same length, same parsed event, members reordered.
     const e = event(3);
     const reordered = [...ls];
     reordered[3] = ls[3].replace(canonicalJson(e.details), JSON.stringify(Object.fromEntries(Object.entries(e.details).reverse())));
     expect(reordered[3]).not.toBe(ls[3]);
-    expect(await verify(join(reordered))).toMatchObject({ ok: false, code: 'FILE_SHA256_MISMATCH', line: null });
+    expect(await verify(join(reordered))).toMatchObject({ ok: false, code: 'LINE_NOT_CANONICAL', line: 4 });
+    const escaped = [...ls];
+    escaped[1] = ls[1].replace('ü', '\\u00fc');
+    expect(await verify(join(escaped))).toMatchObject({ ok: false, code: 'LINE_NOT_CANONICAL', line: 2 });
+    // Every event intact, yet the bytes are not the signed ones (a byte-order mark in front).
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(text)]);
+    expect(await verifyExport(bom, manifest, jwks, { sha256: nodeSha256 })).toMatchObject({ ok: false, code: 'FILE_SHA256_MISMATCH', line: null });
   });
 
   test('malformed lines and foreign events', async () => {
@@ -284,6 +290,28 @@ describe('tampering with a JSON Lines export is detected and named', () => {
     edited[i] = rehash({ ...edited[i], previous_event_id: ingest?.event_id ?? null });
     for (let k = i + 1; k < edited.length; k++) edited[k] = rehash({ ...edited[k], prev_hash: edited[k - 1].hash });
     expect(await verify(join(edited.map((e) => canonicalJson(e))))).toMatchObject({ ok: false, code: 'PROVENANCE_BROKEN', line: i + 1 });
+  });
+});
+
+describe('canonical lines the quick check cannot vouch for', () => {
+  test('verify falls back to the RFC 8785 library and still accepts them', async () => {
+    const tenant = 'acme-odd-details';
+    // Integer-like member names (JavaScript enumerates them numerically, RFC 8785 sorts them as
+    // strings), control characters and backslashes that serialize as escapes.
+    await appendEvents(db, tenant, [
+      { event_type: 'BATCH_RECEIVED', actor: 'system', resource_type: 'batch', resource_id: 'bat_1', details: { '10': 'a', '9': 'b', '2': { '11': 1, '1': 2 } } },
+      { event_type: 'BATCH_COMPLETED', actor: 'sys\u0041', resource_type: 'batch', resource_id: 'bat_1', details: { ctl: '\u0001\u001f', path: 'C:\\users\\x', n: [1.5, -0, 1e21, 1e-7] } },
+    ], clock);
+    const exp = await openAuditExport(db, tenant, {}, { sha256: nodeSha256 });
+    let file = '';
+    for await (const line of exp.lines) file += line;
+    const m = await exp.sign(signer);
+    expect(file).toContain('{"10":"a","2":{"1":2,"11":1},"9":"b"}');
+    expect(file).toContain('\\u0001\\u001f');
+    expect(await verifyExport(file, m, jwks, { sha256: nodeSha256 })).toMatchObject({ ok: true });
+    const ls = lines(file);
+    const reordered = ls[0].replace('{"10":"a","2":{"1":2,"11":1},"9":"b"}', '{"2":{"1":2,"11":1},"9":"b","10":"a"}');
+    expect(await verifyExport(join([reordered, ls[1]]), m, jwks, { sha256: nodeSha256 })).toMatchObject({ ok: false, code: 'LINE_NOT_CANONICAL', line: 1 });
   });
 });
 

@@ -48,12 +48,16 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /** `,"hash":"<64 hex>"`: how much longer a canonical line is than the canonical JSON of its body. */
 const HASH_MEMBER_LENGTH = 74;
 
-class Failure {
+/** The first problem found; thrown inside verifyExport and returned as a value. */
+class Failure extends Error {
   constructor(
     readonly code: ExportProblem,
     readonly line: number | null,
     readonly reason: string,
-  ) {}
+  ) {
+    super(reason);
+    this.name = 'ExportVerificationFailure';
+  }
 }
 
 /**
@@ -232,8 +236,9 @@ class LineChecker {
    *
    * Fast path, no re-serialization by the library: `canonicalize` is sorted member names (by
    * UTF-16 code units) plus JSON.stringify of every primitive. So when every object of the parsed
-   * event already lists its members in that order, no escaped surrogate is present (the library
-   * refuses lone surrogates; JSON.stringify escapes them) and JSON.stringify of the parsed event
+   * event already lists its members in that order, the line has no `\u` escape (the library
+   * refuses lone surrogates, which JSON.stringify writes as `\u` escapes; other escapes merely
+   * take the slow path) and JSON.stringify of the parsed event
    * reproduces the line exactly, the line IS the canonical form, and removing its top-level
    * `"hash"` member leaves the canonical form of the body. That member is the last occurrence of
    * its text: only fixed-format members follow it, and a JSON string cannot hold a bare `"`.
@@ -246,7 +251,10 @@ class LineChecker {
       return line.slice(0, at) + line.slice(at + HASH_MEMBER_LENGTH);
     }
     const canonical = this.canonicalBody(e, n);
-    if (line.length !== canonical.length + HASH_MEMBER_LENGTH) {
+    // The canonical line is the body with the hash member put back before `prev_hash` (the last
+    // occurrence of that text, for the same reason as above).
+    const at = canonical.lastIndexOf(`,"prev_hash":"${e.prev_hash}"`);
+    if (at < 0 || line !== `${canonical.slice(0, at)},"hash":"${e.hash}"${canonical.slice(at)}`) {
       throw new Failure('LINE_NOT_CANONICAL', n, `line ${n} is not in RFC 8785 canonical form (whitespace, member order, escaping or number format changed)`);
     }
     return canonical;

@@ -9,6 +9,24 @@ const positiveInt = v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'
 const bool = v.pipe(v.picklist(['true', 'false', '1', '0'], 'must be true or false'), v.transform((s) => s === 'true' || s === '1'));
 const url = v.pipe(v.string(), v.url('must be a URL'));
 const nonEmpty = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
+/** `a.example, 127.0.0.1` → ['a.example', '127.0.0.1'] (lower-case, brackets of IPv6 literals dropped). */
+const hostList = v.pipe(
+  v.string(),
+  v.transform((s) => s.split(',').map((h) => h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')).filter(Boolean)),
+  v.check((hosts) => hosts.every((h) => /^[a-z0-9.:-]+$/.test(h)), 'must be comma-separated host names or IP addresses'),
+);
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** `5s,5m,2h` → [5000, 300000, 7200000] (milliseconds). */
+const durationList = v.pipe(
+  v.string(),
+  v.regex(/^\s*\d+\s*(ms|s|m|h|d)\s*(,\s*\d+\s*(ms|s|m|h|d)\s*)*$/, 'must be comma-separated durations such as 5s,5m,2h'),
+  v.transform((s) =>
+    s.split(',').map((part) => {
+      const m = /^\s*(\d+)\s*(ms|s|m|h|d)\s*$/.exec(part) as RegExpExecArray;
+      return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS];
+    }),
+  ),
+);
 
 export const EnvSchema = v.object({
   PORT: v.optional(port, '8080'),
@@ -56,6 +74,46 @@ export const EnvSchema = v.object({
   MAX_FILE_SIZE_MB: v.optional(positiveInt, '1024'),
   MAX_FILES_PER_BATCH: v.optional(positiveInt, '1000'),
   BATCH_RATE_LIMIT_PER_MINUTE: v.optional(positiveInt, '100'),
+
+  /**
+   * Tenant provisioning (DESIGN §7). HCLOUD_TOKEN set: cloud resources on Hetzner Cloud for each
+   * new tenant (network, firewall, server, volume). Unset: the embedded default, no cloud steps.
+   */
+  HCLOUD_TOKEN: v.optional(nonEmpty),
+  /** Hetzner Cloud API base URL, default https://api.hetzner.cloud/v1 (tests point it at a double). */
+  HCLOUD_ENDPOINT: v.optional(url, 'https://api.hetzner.cloud/v1'),
+  /** Location of a tenant's server and volume; nbg1, fsn1 and hel1 share the eu-central network zone. */
+  HCLOUD_LOCATION: v.optional(nonEmpty, 'nbg1'),
+  HCLOUD_NETWORK_ZONE: v.optional(nonEmpty, 'eu-central'),
+  HCLOUD_SERVER_TYPE: v.optional(nonEmpty, 'cx22'),
+  HCLOUD_IMAGE: v.optional(nonEmpty, 'ubuntu-24.04'),
+  /** Size of a tenant's data volume in GB (Hetzner: 10–10240). */
+  HCLOUD_VOLUME_SIZE_GB: v.optional(positiveInt, '50'),
+  /** Private network of a tenant (each tenant has its own network, so ranges may repeat). */
+  HCLOUD_NETWORK_IP_RANGE: v.optional(v.pipe(v.string(), v.regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR')), '10.0.0.0/16'),
+  HCLOUD_SUBNET_IP_RANGE: v.optional(v.pipe(v.string(), v.regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR')), '10.0.1.0/24'),
+  /** Comma-separated CIDRs allowed to reach a tenant server on SSH (port 22). Unset: no SSH from outside. */
+  HCLOUD_SSH_SOURCE_IPS: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, 'must be comma-separated CIDRs'))),
+  /** A provisioning run still going after this many minutes is reported as stuck. */
+  PROVISION_DEADLINE_MINUTES: v.optional(positiveInt, '15'),
+  /** The platform owner's notification URL: provisioning failures, rollbacks and stuck runs are POSTed here as JSON. */
+  PLATFORM_OWNER_WEBHOOK_URL: v.optional(url),
+
+  /** Webhooks: plain-http endpoint URLs are refused unless this is true (local development and tests only). */
+  WEBHOOK_ALLOW_HTTP: v.optional(bool, 'false'),
+  /**
+   * Comma-separated host names or IP literals that may be webhook destinations even though they are
+   * (or resolve to) loopback, private, link-local, CGNAT or metadata addresses, e.g. `127.0.0.1`.
+   * Matched against the URL's host exactly (case-insensitive). Default: none.
+   */
+  WEBHOOK_ALLOWED_HOSTS: v.optional(hostList, ''),
+  /** Per-attempt timeout of a webhook delivery in milliseconds (connect, send and answer). */
+  WEBHOOK_TIMEOUT_MS: v.optional(positiveInt, '10000'),
+  /**
+   * Delays before each retry of a failed webhook delivery (`ms`, `s`, `m`, `h`, `d`), comma-separated.
+   * The default spans about three and a half days over 11 attempts (Standard Webhooks / Svix style).
+   */
+  WEBHOOK_RETRY_SCHEDULE: v.optional(durationList, '5s,5m,30m,2h,5h,10h,10h,14h,20h,24h'),
 });
 
 export type Env = v.InferOutput<typeof EnvSchema>;

@@ -1,15 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
 import type { Db, DbCapabilities } from '../db/types';
 
-export interface OpenDb {
-  db: Db;
-  capabilities: DbCapabilities;
-  close(): Promise<void>;
-}
+export { openPostgres, type OpenDb } from '../db/postgres';
+import type { OpenDb } from '../db/postgres';
 
 /**
  * The embedded database: one PGlite instance (with pgvector) for the control plane and every
@@ -26,10 +21,3 @@ export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } 
   return { db, pg, capabilities: { vector: true, kind: 'pglite' }, close: () => pg.close() };
 }
 
-/** A PostgreSQL server over TCP. `max` bounds the pool per database. */
-export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<OpenDb & { client: postgres.Sql }> {
-  const client = postgres(url, { max: opts.max ?? 10, onnotice: () => {}, idle_timeout: 30 });
-  const db = drizzlePostgres(client) as unknown as Db;
-  const ext = await client`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`;
-  return { db, client, capabilities: { vector: ext.length > 0, kind: 'postgres' }, close: () => client.end({ timeout: 5 }) };
-}

@@ -61,6 +61,19 @@ describe('OCR through the parser (tesseract.js, offline)', () => {
     expect(doc.metadata).toMatchObject({ ocr_pages: 1, page_count: 2 });
   });
 
+  it('also OCRs a scan whose text layer is only a stamp', async () => {
+    const doc = await parse(await makeScannedPdf({ stamp: 'Scanned 2024-05-02' }));
+    expectRealOffsets(doc);
+    expect(doc.full_text).toContain('Scanned 2024-05-02');
+    expect(doc.full_text).toContain(FIXTURE_TEXT.scanSentence);
+    expect(doc.pages[0].ocr_confidence).toBeGreaterThan(80);
+  });
+
+  it('turns a sideways scan upright by the page\'s /Rotate before OCR', async () => {
+    const doc = await parse(await makeScannedPdf({ rotated: true }));
+    expect(doc.full_text).toContain(FIXTURE_TEXT.scanSentence);
+  });
+
   it('reads black text on a transparent background', async () => {
     const grey = PNG.sync.read(Buffer.from(readFixture('ocr-sentence.png')));
     const rgba = new PNG({ width: grey.width, height: grey.height });

@@ -38,11 +38,11 @@ export interface PdfParseContext {
 const IMAGE_WAIT_MS = 20_000;
 /**
  * A page with fewer visible characters than this in its text layer (a stamped page number, a
- * header) is also OCR'd when it holds a page-sized image: it is a scan with a little text on top.
+ * header) is also OCR'd when an image covers a good part of it: a scan with a little text on top.
  */
 const SPARSE_TEXT_CHARS = 32;
-/** "Page-sized" for the rule above: about an A4 page at 100 dpi. */
-const SCAN_MIN_PIXELS = 900_000;
+/** "A good part" for the rule above; logos and signatures cover far less. */
+const SCAN_MIN_COVERAGE = 0.1;
 
 /**
  * PDF via unpdf's serverless PDF.js: the text layer per page, grouped into lines and blocks by
@@ -279,10 +279,14 @@ async function ocrPage(
   try {
     const found = await largestImage(page);
     if (!found) return null; // a blank page
-    if (sparse && found.width * found.height < SCAN_MIN_PIXELS) return null;
-    const image = rotateRaster(toGreyscale(found), page.rotate);
+    if (sparse && found.coverage < SCAN_MIN_COVERAGE) return null;
+    const image = rotateRaster(toGreyscale(found.image), page.rotate);
     if (!context.ocr) {
-      context.warnings.push(`Page ${number} has no text layer and OCR is not available; it was skipped.`);
+      context.warnings.push(
+        sparse
+          ? `Page ${number} is a scanned image with little text and OCR is not available; the image was not read.`
+          : `Page ${number} has no text layer and OCR is not available; it was skipped.`,
+      );
       return null;
     }
     if (ocrPagesSoFar + 1 > context.limits.maxOcrPages) {
@@ -356,31 +360,68 @@ interface PdfImageData {
 interface ImageCandidate {
   width: number;
   height: number;
+  /** Share of the page the image covers as drawn (0–1), from the transformation matrix. */
+  coverage: number;
   mask: boolean;
   load: () => Promise<PdfImageData | null>;
 }
 
-async function largestImage(page: PdfPage): Promise<RasterImage | null> {
+type Matrix = [number, number, number, number, number, number];
+
+function multiply(m: Matrix, n: Matrix): Matrix {
+  return [
+    n[0] * m[0] + n[1] * m[2],
+    n[0] * m[1] + n[1] * m[3],
+    n[2] * m[0] + n[3] * m[2],
+    n[2] * m[1] + n[3] * m[3],
+    n[4] * m[0] + n[5] * m[2] + m[4],
+    n[4] * m[1] + n[5] * m[3] + m[5],
+  ];
+}
+
+/**
+ * The image drawn over the largest part of the page (images are painted into the unit square,
+ * so the current matrix's determinant is the drawn area), decoded to pixels.
+ */
+async function largestImage(page: PdfPage): Promise<{ image: RasterImage; coverage: number } | null> {
   const { OPS } = await getResolvedPDFJS();
   const operators = await page.getOperatorList();
+  const [x0, y0, x1, y1] = page.view;
+  const pageArea = Math.abs((x1 - x0) * (y1 - y0)) || 1;
+  let ctm: Matrix = [1, 0, 0, 1, 0, 0];
+  const saved: Matrix[] = [];
   let best: ImageCandidate | null = null;
   for (let i = 0; i < operators.fnArray.length; i++) {
     const op = operators.fnArray[i];
     const args = operators.argsArray[i] as unknown[];
+    if (op === OPS.save) {
+      saved.push(ctm);
+      continue;
+    }
+    if (op === OPS.restore) {
+      ctm = saved.pop() ?? [1, 0, 0, 1, 0, 0];
+      continue;
+    }
+    if (op === OPS.transform) {
+      ctm = multiply(ctm, args as Matrix);
+      continue;
+    }
+    const coverage = Math.min(1, Math.abs(ctm[0] * ctm[3] - ctm[1] * ctm[2]) / pageArea);
     let candidate: ImageCandidate | null = null;
     if (op === OPS.paintImageXObject) {
       const [key, width, height] = args as [string, number, number];
-      candidate = { width, height, mask: false, load: () => resolveObject(page, key) };
+      candidate = { width, height, coverage, mask: false, load: () => resolveObject(page, key) };
     } else if (op === OPS.paintInlineImageXObject || op === OPS.paintImageMaskXObject) {
       const data = args[0] as PdfImageData;
-      candidate = { width: data.width, height: data.height, mask: op === OPS.paintImageMaskXObject, load: async () => data };
+      candidate = { width: data.width, height: data.height, coverage, mask: op === OPS.paintImageMaskXObject, load: async () => data };
     }
-    if (candidate && (!best || candidate.width * candidate.height > best.width * best.height)) best = candidate;
+    if (candidate && (!best || candidate.coverage > best.coverage)) best = candidate;
   }
   if (!best) return null;
   const data = await best.load();
   if (!data?.data) return null;
-  return toRaster(data, best.mask);
+  const image = toRaster(data, best.mask);
+  return image ? { image, coverage: best.coverage } : null;
 }
 
 function resolveObject(page: PdfPage, key: string): Promise<PdfImageData | null> {

@@ -126,6 +126,7 @@ async function failParse(services: Services, plane: DataPlane, p: ParsePayload, 
       event_type: 'DOCUMENT_PARSE_FAILED', actor: 'system', resource_type: 'document', resource_id: p.doc_id,
       details: { component: 'parser', reason_code: code, stage: 'parse', attempt: ctx.attempt, message, input_hash: p.sha256, pipeline_version: version, status: 'parse_failed' },
     }, services.clock);
+    await services.hooks?.documentFailed?.(tx, plane.tables, { tenantId: p.tenant_id, docId: p.doc_id, batchId: p.batch_id, fileId: p.file_id, stage: 'parse', code, generation: p.generation });
     await completeBatchIfDone(services, tx, plane.tables, p.batch_id);
   });
   services.onAuditRecorded?.(p.tenant_id);

@@ -219,6 +219,28 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
     }
   });
 
+  it('fills top_k under a selective filter even when the nearest vectors belong to other documents', async () => {
+    // 40 documents of 10 near-identical chunks: the 100 nearest neighbours of the query (HNSW's
+    // ef_search) are mostly other documents, so a post-filtered index scan would come up short.
+    const schema = `tenant_srch_${randomBytes(5).toString('hex')}`;
+    schemas.push(schema);
+    await createIndexSchema(t.db, schema, VECTOR_SQL);
+    const many = buildIndexTables(schema);
+    for (let d = 0; d < 40; d++) {
+      const docId = `doc_bulk_${d}`;
+      await indexParsedDocument(
+        { db: t.db, tables: many, embedder, clock },
+        {
+          doc: toParsed({ docId, batchId: 'bat_bulk', mime: 'text/plain', ingestedAt: '2026-01-01T00:00:00Z', paragraphs: Array.from({ length: 10 }, (_, i) => `Freight tariff ${d}-${i}: pallets shipped to the depot are charged per kilogram.`) }),
+          chunking: CHUNKING,
+          lineage: { batchId: 'bat_bulk', fileId: docId, originalFilename: `${docId}.txt`, mimeType: 'text/plain', sourceSha256: 'f'.repeat(64), ingestedAt: new Date('2026-01-01T00:00:00Z') },
+        },
+      );
+    }
+    const result = await searchChunks(t.db, many, t.capabilities, { queryText: 'freight tariff pallets', mode: 'vector', topK: 10, filters: { doc_ids: ['doc_bulk_17'] }, embedder });
+    expect(result.chunks.map((c) => c.doc_id)).toEqual(Array(10).fill('doc_bulk_17'));
+  });
+
   it('searches vectors of another width by the exact scan', async () => {
     const narrow = new LocalHashEmbedder({ dimensions: 64 });
     const narrowTables = await loadCorpus(t, schemas, narrow);

@@ -94,7 +94,7 @@ export async function searchChunks(
   const topK = input.topK ?? DEFAULT_TOP_K;
   validate(input.queryText, topK, mode);
   const candidates = Math.max(opts.candidates ?? 50, topK);
-  const rrfK = opts.rrfK ?? 60;
+  const rrfK = Math.max(1, Math.trunc(opts.rrfK ?? 60));
 
   const table = chunksTable(tables);
   const where = filterSql(input.filters ?? {});
@@ -114,7 +114,7 @@ export async function searchChunks(
   const scored =
     parts.length === 1
       ? sql`SELECT chunk_id, score::float8 AS score FROM side0`
-      : sql`SELECT chunk_id, sum(1.0::float8 / (${rrfK} + rank)) AS score FROM (SELECT chunk_id, rank FROM side0 UNION ALL SELECT chunk_id, rank FROM side1) AS u GROUP BY chunk_id`;
+      : sql`SELECT chunk_id, sum(1.0::float8 / (${sql.raw(String(rrfK))} + rank)) AS score FROM (SELECT chunk_id, rank FROM side0 UNION ALL SELECT chunk_id, rank FROM side1) AS u GROUP BY chunk_id`;
   const statement = sql`WITH ${sql.join(ranked, sql`, `)}, scored AS (${scored})
     SELECT c.chunk_id, c.doc_id, c.file_id, c.original_filename, c.text, c.page, c.start_char, c.end_char,
            s.score, c.embed_model, c.embed_version, c.source_sha256

@@ -4,6 +4,8 @@ import type { AuditEventType } from '../audit/types';
 import { tenants, type TenantConfig, type TenantState } from '../db/schema/control';
 import { AppError } from '../http/errors';
 import { TENANT_ID_PATTERN } from '../ids';
+import { beginTenant } from './lifecycle';
+import { runProvisioningInline, type ProgressListener } from './orchestrator';
 import type { Services } from '../services';
 
 export type Tenant = typeof tenants.$inferSelect;
@@ -26,30 +28,18 @@ export async function requireServingTenant(services: Services, tenantId: string)
 }
 
 /**
- * Creates a tenant and readies its storage in one go (the embedded default and the CLI).
- * Cloud provisioning with resumable steps builds on the same rows.
+ * Creates a tenant and provisions it synchronously, in this process (the embedded default, the
+ * CLI and tests): the same run, steps and audit events as the queued path behind the admin API,
+ * each step tried once. On a failure the tenant is left FAILED (resume or roll it back) and
+ * ProvisioningFailedError is thrown.
  */
 export async function createTenant(
   services: Services,
-  input: { tenantId: string; actor: string; config?: TenantConfig },
+  input: { tenantId: string; actor: string; config?: TenantConfig; onProgress?: ProgressListener },
 ): Promise<Tenant> {
-  const { tenantId, actor } = input;
-  if (!TENANT_ID_PATTERN.test(tenantId)) {
-    throw new AppError('VALIDATION_FAILED', 'Tenant ids are DNS labels: 2–63 lower-case letters, digits and hyphens, starting and ending with a letter or digit.', {
-      errors: [{ field: 'tenant_id', message: 'must match ^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$' }],
-    });
-  }
-  const now = services.clock.now();
-  await services.control.transaction(async (tx) => {
-    const existing = await tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId)).limit(1);
-    if (existing.length) throw new AppError('CONFLICT', `Tenant ${tenantId} already exists.`);
-    await tx.insert(tenants).values({ id: tenantId, state: 'PROVISIONING', config: input.config ?? {}, createdAt: now, updatedAt: now });
-    await appendEvents(tx, tenantId, [
-      { event_type: 'TENANT_CREATED', actor, resource_type: 'tenant', resource_id: tenantId, details: { component: 'tenants' } },
-    ], services.clock);
-  });
-  const storage = await services.planes.provision(tenantId);
-  await setTenantState(services, tenantId, 'ACTIVE', actor, 'TENANT_PROVISIONED', { component: 'tenants', bucket: storage.bucket, schema: storage.schema, ...(storage.database ? { database: storage.database } : {}) }, { storage });
+  const { tenantId } = input;
+  const { runId } = await beginTenant(services, input, 'inline');
+  await runProvisioningInline(services, tenantId, runId, input.onProgress);
   const tenant = await findTenant(services, tenantId);
   if (!tenant) throw new Error(`tenant ${tenantId} vanished after creation`);
   return tenant;

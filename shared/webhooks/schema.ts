@@ -7,6 +7,7 @@ const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' 
 
 export type WebhookEndpointStatus = 'active' | 'disabled';
 export type WebhookDeliveryStatus = 'pending' | 'retrying' | 'delivered' | 'failed';
+export type WebhookAttemptTrigger = 'scheduled' | 'manual';
 
 export function buildWebhookTables(schemaName: string) {
   const s = pgSchema(schemaName);
@@ -61,6 +62,10 @@ export function buildWebhookTables(schemaName: string) {
       statusCode: integer('status_code'),
       latencyMs: integer('latency_ms').notNull(),
       error: text('error'),
+      /** First bytes of the receiver's answer (at most 4 KiB, decoded as UTF-8), for the delivery log. */
+      responseBody: text('response_body'),
+      /** `scheduled` (the retry schedule) or `manual` (an operator or the tenant asked to redeliver). */
+      trigger: text('trigger').$type<WebhookAttemptTrigger>().notNull().default('scheduled'),
       createdAt: ts('created_at').notNull(),
     },
     (t) => [index('webhook_attempts_delivery').on(t.deliveryId, t.attempt)],

@@ -1,0 +1,2 @@
+ALTER TABLE "tenant_template"."webhook_attempts" ADD COLUMN "response_body" text;--> statement-breakpoint
+ALTER TABLE "tenant_template"."webhook_attempts" ADD COLUMN "trigger" text DEFAULT 'scheduled' NOT NULL;
