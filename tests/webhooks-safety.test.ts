@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadEnv } from '../shared/config/env';
 import { nodeResolveHost } from '../shared/node/resolve-host';
 import { nodeWebhookSender } from '../shared/node/webhook-sender';
 import { checkDestination, type DestinationPolicy } from '../shared/webhooks/destination';
@@ -79,6 +80,19 @@ describe('webhook destination rules', () => {
     // Without a resolver (Workers) loopback names are still refused; other names are left to egress rules.
     await expect(checkDestination('https://localhost/in', production)).rejects.toThrow(/loopback name/);
     expect((await checkDestination('https://hooks.vendor.example/in', production)).addresses).toBeNull();
+  });
+});
+
+describe('webhook settings', () => {
+  it('parses the retry schedule and the allow-list, and names a bad key', () => {
+    const env = loadEnv({ WEBHOOK_RETRY_SCHEDULE: '250ms, 5s,2m,1h,1d', WEBHOOK_ALLOWED_HOSTS: 'Receiver.Internal, 127.0.0.1,[::1]' });
+    expect(env.WEBHOOK_RETRY_SCHEDULE).toEqual([250, 5_000, 120_000, 3_600_000, 86_400_000]);
+    expect(env.WEBHOOK_ALLOWED_HOSTS).toEqual(['receiver.internal', '127.0.0.1', '::1']);
+    const defaults = loadEnv({});
+    expect(defaults).toMatchObject({ WEBHOOK_ALLOW_HTTP: false, WEBHOOK_ALLOWED_HOSTS: [], WEBHOOK_TIMEOUT_MS: 10_000 });
+    expect(defaults.WEBHOOK_RETRY_SCHEDULE.reduce((a, b) => a + b, 0)).toBe(85 * 3_600_000 + 35 * 60_000 + 5_000);
+    expect(() => loadEnv({ WEBHOOK_RETRY_SCHEDULE: '5 minutes' })).toThrow(ConfigError);
+    expect(() => loadEnv({ WEBHOOK_RETRY_SCHEDULE: '5 minutes' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/);
   });
 });
 

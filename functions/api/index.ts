@@ -1,7 +1,9 @@
 import { createApp } from '../../shared/http/app';
 import type { Services } from '../../shared/services';
+import { adminPipelineRoutes } from './admin/pipeline';
 import { health } from './health';
 import { batchStatusRoutes } from './ingest/batch-status';
+import { reportRoute } from './ingest/report';
 import { submitBatchRoute } from './ingest/submit-batch';
 import { jwksRoute } from './wellknown/jwks';
 import { webhookRoutes } from './webhooks/endpoints';
@@ -18,6 +20,8 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/api/v1', health);
   app.route('/api/v1', submitBatchRoute);
   app.route('/api/v1', batchStatusRoutes);
+  app.route('/api/v1', reportRoute);
+  app.route('/api/v1', adminPipelineRoutes);
   app.route('/api/v1', webhookRoutes);
   app.route('/api/v1', adminTenantRoutes);
   app.route('/', controlStepRoutes(controlSteps));

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../../shared/config/env';
 import { AppError } from '../../shared/http/errors';
+import { registerPipelineCommands } from './commands/pipeline';
 import { registerTenantCommands } from './commands/tenant';
 import { registerTokenCommands } from './commands/token';
 
@@ -12,6 +13,7 @@ import { registerTokenCommands } from './commands/token';
 const program = new Command('frostbyte').description('Frostbyte document ETL: operator and vendor commands').showHelpAfterError();
 registerTenantCommands(program);
 registerTokenCommands(program);
+registerPipelineCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) for (const p of e.problems) process.stderr.write(`frostbyte: setting ${p.key}: ${p.message}\n`);

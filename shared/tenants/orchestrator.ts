@@ -15,7 +15,7 @@ import { enqueueControlStep } from '../queue/outbox';
 import { RetryableStepError } from '../queue/step';
 import { CONTROL } from '../queue/sweeper';
 import type { Services } from '../services';
-import { tenantSelector, type CloudResource } from './cloud/cloud-provider';
+import { CloudProviderError, tenantSelector, type CloudResource } from './cloud/cloud-provider';
 import { deliverOwnerNotification, PROVISION_TOPIC, queueOwnerNotification, type OwnerNotification, type OwnerNotificationType } from './notify';
 import {
   CLOUD_STEPS,
@@ -395,7 +395,7 @@ async function finishProvisioning(tx: Tx, services: Services, tenantId: string, 
   await tx.update(provisioningRuns).set({ status: 'succeeded', finishedAt: now, updatedAt: now, error: null }).where(eq(provisioningRuns.id, runId));
   await appendEvents(tx, tenantId, [
     tenantEvent(tenantId, 'system', 'TENANT_PROVISIONED', {
-      run_id: runId, status: 'ACTIVE', duration_ms: run ? now.getTime() - run.startedAt.getTime() : undefined,
+      run_id: runId, status: 'ACTIVE', ...(run ? { duration_ms: now.getTime() - run.startedAt.getTime() } : {}),
       bucket: storage.bucket, schema: storage.schema, ...(storage.database ? { database: storage.database } : {}),
       cloud: services.cloud.kind, ...(Object.keys(cloud).length ? { cloud_resources: cloud } : {}),
     }),
@@ -501,7 +501,11 @@ async function performUndo(services: Services, tenantId: string, row: StepRow): 
   const step = row.name as ProvisionStepName;
   const kind = CLOUD_STEPS[step];
   if (kind) {
-    if (services.cloud.kind === 'none') return {};
+    if (services.cloud.kind === 'none') {
+      // This step ran against a cloud, but this process has none configured: saying "deleted"
+      // here would leak the resources. Run the teardown where HCLOUD_TOKEN is set.
+      throw new CloudProviderError('cloud_not_configured', `step ${step} made ${kind} resources, but this process has no cloud configured (set HCLOUD_TOKEN)`, { retryable: false });
+    }
     const name = cloudResourceName(tenantId, step);
     const ids = new Set<string>();
     const recorded = row.resourceIds[`${kind}_id`];

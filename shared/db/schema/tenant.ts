@@ -19,6 +19,7 @@ export type BatchStatus = 'processing' | 'completed' | 'completed_with_errors';
 export type StageState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 export interface Stage { state: StageState; started_at: string | null; finished_at: string | null }
 export interface Stages { intake: Stage; parse: Stage; index: Stage }
+export interface FileMetrics { pages?: number; elements?: number; chars?: number; warnings?: string[]; chunks?: number; parser_version?: string; embed_model?: string }
 export interface FileError { stage: 'intake' | 'parse' | 'index'; code: string; message: string; attempts: number }
 
 export function buildTenantTables(schemaName: string) {
@@ -56,6 +57,8 @@ export function buildTenantTables(schemaName: string) {
       scanResult: text('scan_result'),
       stages: jsonb('stages').$type<Stages>().notNull(),
       error: jsonb('error').$type<FileError | null>(),
+      /** What parsing and indexing found: pages, elements, warnings, chunks (for the acceptance report). */
+      metrics: jsonb('metrics').$type<FileMetrics>(),
       createdAt: ts('created_at').notNull(),
       updatedAt: ts('updated_at').notNull(),
     },

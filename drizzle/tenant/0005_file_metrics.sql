@@ -1,0 +1,1 @@
+ALTER TABLE "tenant_template"."files" ADD COLUMN "metrics" jsonb;
