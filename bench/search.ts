@@ -9,7 +9,7 @@
  * 50 + RRF) and as the bare SQL full-text query on the same table, interleaved. Prints p50/p95 of
  * both, their ratio and the goals: hybrid p95 <= 3 x bare full-text p95, and hybrid p95 <= 50 ms.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     chunks: { type: 'string', default: '100000' },
     queries: { type: 'string', default: '500' },
     'chunks-per-doc': { type: 'string', default: '100' },
+    /** Keep the database here; a later run with the same --chunks reuses it and skips the load. */
+    'data-dir': { type: 'string' },
   },
 });
 const TOTAL = Number(args.chunks);
@@ -134,11 +136,21 @@ function percentile(sorted: number[], p: number): number {
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'frostbyte-bench-search-'));
+  const keep = args['data-dir'];
+  if (keep && !existsSync(keep)) mkdirSync(keep, { recursive: true });
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'frostbyte-bench-search-'));
   console.log(`bench:search — ${TOTAL.toLocaleString('en')} chunks, ${QUERIES} queries, PGlite on disk at ${dir}`);
   const { db, pg, capabilities, close } = await openPglite(dir);
   try {
-    await createIndexSchema(db, SCHEMA, readFileSync(new URL('../shared/index/vector-migration.sql', import.meta.url), 'utf8'), { withHnsw: false });
+    const existing = await pg.query<{ n: number; hnsw: boolean }>(
+      `SELECT (SELECT count(*)::int FROM "${SCHEMA}".chunks) AS n, to_regclass('"${SCHEMA}".chunks_embedding_hnsw') IS NOT NULL AS hnsw`,
+    ).catch(() => ({ rows: [] as { n: number; hnsw: boolean }[] }));
+    const reuse = existing.rows[0]?.n === TOTAL && existing.rows[0]?.hnsw === true;
+    if (reuse) console.log(`reusing the ${TOTAL.toLocaleString('en')} chunks and HNSW index in ${dir}`);
+    else {
+      await db.execute(sql.raw(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`));
+      await createIndexSchema(db, SCHEMA, readFileSync(new URL('../shared/index/vector-migration.sql', import.meta.url), 'utf8'), { withHnsw: false });
+    }
     const tables = buildIndexTables(SCHEMA);
     const embedder = new LocalHashEmbedder();
 
@@ -160,6 +172,11 @@ async function main() {
         chunks.push({ chunk_id: await chunkIdOf(docId, page, offset, offset + text.length), doc_id: docId, page, start_char: offset, end_char: offset + text.length, text, element_types: ['paragraph'], section_title: null });
         offset += text.length + 2;
       }
+      // Reusing: the same seed regenerated the same texts, and so the same queries.
+      if (reuse) {
+        loaded += chunks.length;
+        continue;
+      }
       const embeddings = await embedChunks(embedder, chunks);
       await replaceDocumentChunks(db, tables, docId, chunks, embeddings, {
         lineage: { batchId: `bat_${d % 20}`, fileId: `file_${d}`, originalFilename: `${docId}.pdf`, mimeType: 'application/pdf', sourceSha256: docId.padEnd(64, '0'), ingestedAt: new Date(Date.UTC(2026, 0, 1 + (d % 60))) },
@@ -171,14 +188,16 @@ async function main() {
     }
     process.stdout.write('\n');
     const loadSecs = (performance.now() - loadStart) / 1000;
-
-    // PGlite runs the build on this thread, so there is no progress to show while it runs.
-    const mwm = rowsOf<{ maintenance_work_mem: string }>(await db.execute(sql`SHOW maintenance_work_mem`))[0]?.maintenance_work_mem;
-    console.log(`building HNSW index (m 16, ef_construction 64, maintenance_work_mem ${mwm}) ...`);
-    const hnswStart = performance.now();
-    await pg.exec(`CREATE INDEX chunks_embedding_hnsw ON "${SCHEMA}".chunks USING hnsw (embedding_vec vector_cosine_ops); ANALYZE "${SCHEMA}".chunks;`);
-    const hnswSecs = (performance.now() - hnswStart) / 1000;
-    console.log(`HNSW built in ${hnswSecs.toFixed(0)} s`);
+    let hnswSecs = 0;
+    if (!reuse) {
+      // PGlite runs the build on this thread, so there is no progress to show while it runs.
+      const mwm = rowsOf<{ maintenance_work_mem: string }>(await db.execute(sql`SHOW maintenance_work_mem`))[0]?.maintenance_work_mem;
+      console.log(`building HNSW index (m 16, ef_construction 64, maintenance_work_mem ${mwm}) ...`);
+      const hnswStart = performance.now();
+      await pg.exec(`CREATE INDEX chunks_embedding_hnsw ON "${SCHEMA}".chunks USING hnsw (embedding_vec vector_cosine_ops); ANALYZE "${SCHEMA}".chunks;`);
+      hnswSecs = (performance.now() - hnswStart) / 1000;
+      console.log(`HNSW built in ${hnswSecs.toFixed(0)} s`);
+    }
 
     // Shuffled: queries must not arrive in load order.
     for (let i = queries.length - 1; i > 0; i--) {
@@ -239,7 +258,7 @@ async function main() {
     for (const xs of [hybrid, fts, vector, hnsw]) xs.sort((a, b) => a - b);
     const hybridP95 = percentile(hybrid, 95);
     const ftsP95 = percentile(fts, 95);
-    console.log(`\nload: ${TOTAL.toLocaleString('en')} chunks in ${loadSecs.toFixed(0)} s (${(TOTAL / loadSecs).toFixed(0)} chunks/s), HNSW build ${hnswSecs.toFixed(0)} s`);
+    if (!reuse) console.log(`\nload: ${TOTAL.toLocaleString('en')} chunks in ${loadSecs.toFixed(0)} s (${(TOTAL / loadSecs).toFixed(0)} chunks/s), HNSW build ${hnswSecs.toFixed(0)} s`);
     console.log(`bare full-text queries with at least one hit: ${ftsHits}/${QUERIES}; rows matched per query: mean ${(ftsMatched / QUERIES).toFixed(0)}`);
     console.log(`bare full-text (top 5)           p50 ${fmt(percentile(fts, 50))}  p95 ${fmt(ftsP95)}`);
     console.log(`bare HNSW top 50 (ef_search 100) p50 ${fmt(percentile(hnsw, 50))}  p95 ${fmt(percentile(hnsw, 95))}`);
@@ -250,7 +269,7 @@ async function main() {
     console.log(`goal hybrid p95 <= 50 ms: ${hybridP95 <= 50 ? 'MET' : 'NOT MET'}`);
   } finally {
     await close();
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 

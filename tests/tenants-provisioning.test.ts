@@ -7,6 +7,7 @@ import { ManualClock } from '../shared/clock';
 import { rowsOf } from '../shared/db/migrate';
 import { tenantSchemaName } from '../shared/ids';
 import { tenantSelector, type CloudProviderKind } from '../shared/tenants/cloud/cloud-provider';
+import { createLocalCloudProvider } from '../shared/tenants/cloud/local';
 import { getTenantStatus, type TenantStatusView } from '../shared/tenants/lifecycle';
 import { startHetznerDouble, type HetznerDouble } from './doubles/hetzner/hetzner-double';
 import { startRuntime, uniqueName, type TestRuntime } from './helpers/runtime';
@@ -203,6 +204,9 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect(made).toHaveLength(4);
 
     const requestsBefore = double.requests.length;
+    await drive(rt.services, async () => owner.received.some((n) => n.tenant_id === id && n.type === 'tenant.provision_failed'));
+    // The owner's endpoint fails once: the notification is retried by the queue.
+    owner.failNext(1);
     const rolled = await api('POST', `/api/v1/admin/tenants/${id}/rollback`);
     expect(rolled.status).toBe(202);
     expect(rolled.body).toMatchObject({ steps: ['health', 'storage', 'volume', 'server', 'firewall', 'network'] });
@@ -229,6 +233,7 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect(rollback?.details).toMatchObject({ status: 'FAILED', remaining: [], owner_notification: 'queued' });
     expect((rollback?.details.deleted as { step: string }[]).map((d) => d.step)).toEqual(['health', 'storage', 'volume', 'server', 'firewall', 'network']);
     await drive(rt.services, async () => owner.received.some((n) => n.tenant_id === id && n.type === 'tenant.rolled_back'));
+    expect((await status(id)).notifications.find((n) => n.type === 'tenant.rolled_back')).toMatchObject({ status: 'delivered', attempts: 2, last_error: null });
 
     // Rolling back again is allowed (nothing left to delete); abandon gives the id up for good.
     const abandoned = await api('POST', `/api/v1/admin/tenants/${id}/abandon`);
@@ -295,6 +300,23 @@ describe('tenant provisioning with the Hetzner driver', () => {
     // Injected 429s answer before the body is read, so the calls are told apart by time, not body.
     const posts = double.requests.slice(before).filter((r) => r.method === 'POST' && r.route === '/servers');
     expect(posts.map((r) => r.status)).toEqual([429, 429, 429, 429, 429, 201]);
+  });
+
+  it('refuses to tear down or resume cloud steps from a process without a cloud, instead of leaking them', async () => {
+    const id = newId('nocloud');
+    await create(id);
+    await drive(rt.services, settled(id));
+    const hetzner = rt.services.cloud;
+    rt.services.cloud = createLocalCloudProvider();
+    try {
+      const res = await api('POST', `/api/v1/admin/tenants/${id}/deprovision`, { confirm: id });
+      expect([res.status, res.body.code, res.body.step]).toEqual([409, 'CONFLICT', 'volume']);
+    } finally {
+      rt.services.cloud = hetzner;
+    }
+    expect((await status(id)).state).toBe('ACTIVE');
+    expect(await schemaExists(id)).toBe(true);
+    expect(double.list(tenantSelector(id))).toHaveLength(4);
   });
 
   it('lists the live resources by label and the storage with a readiness probe', async () => {

@@ -47,7 +47,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('webhooks on %s', (kind) => {
   beforeAll(async () => {
     [rt, receiver] = await Promise.all([
       startRuntime(kind, {
-        WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_TIMEOUT_MS: '500',
+        WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_TIMEOUT_MS: '1000',
         WEBHOOK_RETRY_SCHEDULE: '200ms,200ms,200ms,200ms', STEP_RETRY_BASE_MS: '50', PUBLIC_URL: 'https://pipeline.frostbyte.test',
       }, { pipeline: true }),
       startWebhookReceiver(),
@@ -194,17 +194,17 @@ describe.each<DbKind>(['pglite', 'postgres'])('webhooks on %s', (kind) => {
     expect(got.every((g) => g.verified[0])).toBe(true);
     // Each retry waited for the schedule (200 ms) after the previous attempt ended.
     expect(got[1].at - got[0].at).toBeGreaterThanOrEqual(190);
-    expect(got[2].at - got[1].at).toBeGreaterThanOrEqual(500 + 190);
+    expect(got[2].at - got[1].at).toBeGreaterThanOrEqual(1000 + 190);
     const [d] = await settled(token, tenant, endpoint.id);
     expect(d.status).toBe('delivered');
     expect(d.attempts).toBe(3);
     expect(d.attempt_log.map((a) => [a.attempt, a.status_code, a.error])).toEqual([
       [1, 500, 'HTTP 500'],
-      [2, null, 'timed out after 500 ms'],
+      [2, null, 'timed out after 1000 ms'],
       [3, 200, null],
     ]);
     expect(d.attempt_log[0].response_body).toBe('receiver answered 500');
-    expect(d.attempt_log[1].latency_ms).toBeGreaterThanOrEqual(480);
+    expect(d.attempt_log[1].latency_ms).toBeGreaterThanOrEqual(980);
     expect((await auditOf(tenant)).filter((e) => e.event_type.startsWith('WEBHOOK_')).map((e) => e.event_type)).toEqual(['WEBHOOK_DELIVERED']);
   });
 

@@ -152,20 +152,15 @@ async function drain(db: Db, byTenant: Map<string, Waiting[]>, tenantId: string)
 async function appendRequests(tx: Tx, tenantId: string, requests: Request[]): Promise<AppendResult[]> {
   const head = await lockHead(tx, tenantId);
 
+  // Both reads run after the lock is held (each statement sees what the previous holder
+  // committed) and do not depend on each other, so they share a round trip (postgres.js pipelines
+  // concurrent queries of a transaction). A replayed event's resource is looked up needlessly;
+  // that costs nothing.
   const callerIds = [...new Set(requests.flatMap((r) => r.callerIds))];
-  const present = new Set<string>();
-  for (let i = 0; i < callerIds.length; i += STATEMENT_CHUNK) {
-    const rows = await tx
-      .select({ eventId: auditEvents.eventId })
-      .from(auditEvents)
-      .where(and(eq(auditEvents.tenantId, tenantId), inArray(auditEvents.eventId, callerIds.slice(i, i + STATEMENT_CHUNK))));
-    for (const r of rows) present.add(r.eventId);
-  }
+  const resourceIds = [...new Set(requests.flatMap((r) => r.events.map((e) => e.resource_id)))];
+  const [present, latest] = await Promise.all([eventIdsInChain(tx, tenantId, callerIds), latestEventByResource(tx, tenantId, resourceIds)]);
 
   const results: AppendResult[] = requests.map((r) => ({ events: [], skipped: [...r.skipped] }));
-  const resourceIds = new Set<string>();
-  for (const r of requests) for (const e of r.events) if (!present.has(e.event_id)) resourceIds.add(e.resource_id);
-  const latest = await latestEventByResource(tx, tenantId, [...resourceIds]);
 
   let seq = head.lastSeq;
   let prevHash = head.lastHash;
@@ -201,11 +196,14 @@ async function appendRequests(tx: Tx, tenantId: string, requests: Request[]): Pr
   }
   if (appended.length === 0) return results;
 
-  for (let i = 0; i < appended.length; i += STATEMENT_CHUNK) {
-    await tx.insert(auditEvents).values(appended.slice(i, i + STATEMENT_CHUNK).map(toRow));
-  }
+  // The inserts and the head update are independent statements of one transaction: pipelined.
   const last = appended[appended.length - 1];
-  await tx.update(auditHeads).set({ lastSeq: last.seq, lastHash: last.hash, lastEventId: last.event_id }).where(eq(auditHeads.tenantId, tenantId));
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < appended.length; i += STATEMENT_CHUNK) {
+    writes.push(tx.insert(auditEvents).values(appended.slice(i, i + STATEMENT_CHUNK).map(toRow)).then(() => undefined));
+  }
+  writes.push(tx.update(auditHeads).set({ lastSeq: last.seq, lastHash: last.hash, lastEventId: last.event_id }).where(eq(auditHeads.tenantId, tenantId)).then(() => undefined));
+  await Promise.all(writes);
   return results;
 }
 
@@ -222,6 +220,19 @@ async function lockHead(tx: Tx, tenantId: string): Promise<{ lastSeq: number; la
   }
   if (rows.length === 0) throw new Error(`audit head of ${tenantId} could not be created`);
   return rows[0];
+}
+
+/** Which of `eventIds` the tenant's chain already holds. */
+async function eventIdsInChain(tx: Tx, tenantId: string, eventIds: string[]): Promise<Set<string>> {
+  const present = new Set<string>();
+  for (let i = 0; i < eventIds.length; i += STATEMENT_CHUNK) {
+    const rows = await tx
+      .select({ eventId: auditEvents.eventId })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.tenantId, tenantId), inArray(auditEvents.eventId, eventIds.slice(i, i + STATEMENT_CHUNK))));
+    for (const r of rows) present.add(r.eventId);
+  }
+  return present;
 }
 
 /** Latest event_id per resource: one backward index probe each on (tenant_id, resource_id, seq). */

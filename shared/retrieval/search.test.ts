@@ -220,13 +220,13 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
   });
 
   it('fills top_k under a selective filter even when the nearest vectors belong to other documents', async () => {
-    // 40 documents of 10 near-identical chunks: the 100 nearest neighbours of the query (HNSW's
+    // 25 documents of 10 near-identical chunks: the 100 nearest neighbours of the query (HNSW's
     // ef_search) are mostly other documents, so a post-filtered index scan would come up short.
     const schema = `tenant_srch_${randomBytes(5).toString('hex')}`;
     schemas.push(schema);
     await createIndexSchema(t.db, schema, VECTOR_SQL);
     const many = buildIndexTables(schema);
-    for (let d = 0; d < 40; d++) {
+    for (let d = 0; d < 25; d++) {
       const docId = `doc_bulk_${d}`;
       await indexParsedDocument(
         { db: t.db, tables: many, embedder, clock },

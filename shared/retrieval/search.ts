@@ -115,12 +115,13 @@ export async function searchChunks(
     parts.length === 1
       ? sql`SELECT chunk_id, score::float8 AS score FROM side0`
       : sql`SELECT chunk_id, sum(1.0::float8 / (${sql.raw(String(rrfK))} + rank)) AS score FROM (SELECT chunk_id, rank FROM side0 UNION ALL SELECT chunk_id, rank FROM side1) AS u GROUP BY chunk_id`;
-  const statement = sql`WITH ${sql.join(ranked, sql`, `)}, scored AS (${scored})
+  // Rank and cut to top_k first, then fetch only those rows by primary key.
+  const statement = sql`WITH ${sql.join(ranked, sql`, `)},
+    top AS (SELECT chunk_id, score FROM (${scored}) AS f ORDER BY score DESC, chunk_id LIMIT ${topK})
     SELECT c.chunk_id, c.doc_id, c.file_id, c.original_filename, c.text, c.page, c.start_char, c.end_char,
-           s.score, c.embed_model, c.embed_version, c.source_sha256
-    FROM scored s JOIN ${table} c ON c.chunk_id = s.chunk_id
-    ORDER BY s.score DESC, c.chunk_id
-    LIMIT ${topK}`;
+           top.score, c.embed_model, c.embed_version, c.source_sha256
+    FROM top JOIN ${table} c ON c.chunk_id = top.chunk_id
+    ORDER BY top.score DESC, c.chunk_id`;
 
   const rows = await runBounded(db, capabilities, statement, {
     hnsw: vectorPath === 'hnsw',

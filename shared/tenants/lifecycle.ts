@@ -25,11 +25,14 @@ import {
   type StepRow,
   type TeardownPurpose,
 } from './orchestrator';
-import { planSteps, type ProvisionStepName } from './plan';
+import { CLOUD_STEPS, planSteps, type ProvisionStepName } from './plan';
 
 export const TENANT_STATES: readonly TenantState[] = ['PENDING', 'PROVISIONING', 'ACTIVE', 'SUSPENDED', 'DEPROVISIONING', 'DEPROVISIONED', 'FAILED'];
 
 type TenantRow = typeof tenants.$inferSelect;
+
+/** Longest tenant id whose cloud resource names still fit Hetzner's 63-character names. */
+export const MAX_CLOUD_TENANT_ID = 48;
 
 function requireValidId(tenantId: string) {
   if (!TENANT_ID_PATTERN.test(tenantId)) {
@@ -66,6 +69,18 @@ function refuseIfStepRunning(services: Services, tenantId: string, steps: StepRo
   }
 }
 
+/**
+ * A tenant whose cloud steps ran (or are to run) needs a process with a cloud configured: without
+ * one, undoing would leave its resources behind and resuming would fail at the first cloud step.
+ */
+function requireCloudFor(services: Services, tenantId: string, steps: StepRow[], action: string) {
+  if (services.cloud.kind !== 'none') return;
+  const cloudStep = steps.find((s) => CLOUD_STEPS[s.name as ProvisionStepName] && s.status !== 'skipped');
+  if (cloudStep) {
+    throw new AppError('CONFLICT', `Tenant ${tenantId} has cloud steps (${cloudStep.name}) but this process has no cloud configured; ${action} where HCLOUD_TOKEN is set.`, { step: cloudStep.name });
+  }
+}
+
 // ---- create -------------------------------------------------------------------------------
 
 /**
@@ -80,6 +95,12 @@ export async function beginTenant(
 ): Promise<{ runId: string; firstStep: ProvisionStepName | null }> {
   const { tenantId, actor } = input;
   requireValidId(tenantId);
+  if (services.cloud.kind !== 'none' && tenantId.length > MAX_CLOUD_TENANT_ID) {
+    // Hetzner names are one DNS label (63): `tenant-<id>-private`, `tenant-<id>-data-1`.
+    throw new AppError('VALIDATION_FAILED', `With cloud provisioning a tenant id has at most ${MAX_CLOUD_TENANT_ID} characters.`, {
+      errors: [{ field: 'tenant_id', message: `must be at most ${MAX_CLOUD_TENANT_ID} characters` }],
+    });
+  }
   const config: TenantConfig = input.config === undefined ? {} : configFromPatch(parseConfigPatch(input.config, services.env));
   const now = services.clock.now();
   const result = await services.control.transaction(async (tx) => {
@@ -285,6 +306,7 @@ export async function resumeProvisioning(services: Services, tenantId: string, a
     }
     const steps = await loadSteps(tx, tenantId);
     refuseIfStepRunning(services, tenantId, steps, 'resume');
+    requireCloudFor(services, tenantId, steps, 'resume');
     const now = services.clock.now();
     if (previous?.status === 'running') {
       await tx.update(provisioningRuns).set({ status: 'failed', finishedAt: now, updatedAt: now, error: 'superseded by a resumed run' }).where(eq(provisioningRuns.id, previous.id));
@@ -334,6 +356,7 @@ async function startTeardown(
     }
     const steps = await loadSteps(tx, tenantId);
     refuseIfStepRunning(services, tenantId, steps, action);
+    requireCloudFor(services, tenantId, undoableSteps(steps), action);
     const now = services.clock.now();
     // Messages of a provisioning run still in the queue must do nothing from here on.
     await tx

@@ -562,6 +562,16 @@ export async function finishTeardown(services: Services, tenantId: string, runId
     remaining = [];
   }
   const steps = await loadSteps(services.control, tenantId);
+  // A tenant made before steps were recorded has no storage step to undo; dropping is idempotent.
+  if (purpose !== 'rollback' && !steps.some((s) => s.name === 'storage')) {
+    try {
+      await services.planes.destroy(tenantId);
+    } catch (err) {
+      const failure = describeStepError(err);
+      if (failure.retryable) return { kind: 'retry', failure };
+      throw err;
+    }
+  }
   const deleted = steps
     .filter((s) => s.status === 'rolled_back')
     .reverse()

@@ -51,7 +51,9 @@ export async function runWebhookStep(services: Services, plane: DataPlane, p: We
   const sentAt = services.clock.now();
   const secrets = [endpoint.secret];
   if (endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > sentAt) secrets.push(endpoint.previousSecret);
-  const body = JSON.stringify(delivery.payload);
+  // jsonb keeps its own key order; the envelope is sent in the documented one.
+  const { type, timestamp, data } = delivery.payload;
+  const body = JSON.stringify({ type, timestamp, data });
   let response: WebhookResponse;
   try {
     const vetted = await checkDestination(endpoint.url, destinationPolicy(services.env), services.webhooks?.resolveHost);
