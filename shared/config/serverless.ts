@@ -84,7 +84,8 @@ const REQUIRED: { keys: (keyof Env)[]; why: string; runtimes: ServerlessRuntime[
 const REFUSED: { key: keyof Env; why: string; runtimes: ServerlessRuntime[] }[] = [
   {
     key: 'CLAMD_HOST',
-    why: 'the clamd adapter needs node:net, which Workers do not provide; scan at the Node intake (LARGE_UPLOAD_URL) or unset it (files are then marked not_scanned)',
+    // node:net itself works under nodejs_compat; the reason is where Workers connect from.
+    why: "clamd's INSTREAM protocol is unauthenticated plaintext and Workers reach it over the public internet; scan on the Node intake (LARGE_UPLOAD_URL) or on Lambda inside the VPC, or unset it (receipts then say scan_result not_scanned)",
     runtimes: ['workers'],
   },
 ];
@@ -120,6 +121,9 @@ export function loadServerlessSettings(source: Record<string, string | undefined
   }
   for (const rule of REFUSED) {
     if (rule.runtimes.includes(runtime) && isSet(rule.key)) problems.push({ key: rule.key, message: `not available on ${runtime}: ${rule.why}` });
+  }
+  if (runtime === 'workers' && extra.success && !extra.output.STEP_BASE_URLS.parse && !named.has('STEP_BASE_URLS')) {
+    problems.push({ key: 'STEP_BASE_URLS', message: 'must route parse=<base URL> to the Node or Lambda step runtime: Workers do not parse (no worker threads, no OCR, 128 MB of memory)' });
   }
   if (problems.length || !env || !extra.success || !env.DATABASE_URL) {
     // De-duplicate: loadEnv's "required when … is set" and ours can name the same key.

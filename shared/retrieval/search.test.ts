@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../http/errors';
 import { ManualClock } from '../clock';
@@ -219,26 +220,38 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
     }
   });
 
-  it('fills top_k under a selective filter even when the nearest vectors belong to other documents', async () => {
-    // 25 documents of 10 near-identical chunks: the 100 nearest neighbours of the query (HNSW's
-    // ef_search) are mostly other documents, so a post-filtered index scan would come up short.
+  it('fills top_k under a filter whose documents are far from the query', async () => {
+    // 24 freight documents near the query and one weather document far from it. The 100 nearest
+    // neighbours (HNSW's ef_search) are all freight chunks, so a post-filtered index scan would
+    // return nothing for the weather document; pgvector's iterative scan keeps walking the graph.
     const schema = `tenant_srch_${randomBytes(5).toString('hex')}`;
     schemas.push(schema);
     await createIndexSchema(t.db, schema, VECTOR_SQL);
     const many = buildIndexTables(schema);
     for (let d = 0; d < 25; d++) {
       const docId = `doc_bulk_${d}`;
+      const far = d === 17;
+      const mime = far ? 'application/pdf' : 'text/plain';
+      const paragraphs = Array.from({ length: 10 }, (_, i) =>
+        far ? `Weather report ${i}: rain expected over the northern hills tomorrow.` : `Freight tariff ${d}-${i}: pallets shipped to the depot are charged per kilogram.`,
+      );
       await indexParsedDocument(
         { db: t.db, tables: many, embedder, clock },
         {
-          doc: toParsed({ docId, batchId: 'bat_bulk', mime: 'text/plain', ingestedAt: '2026-01-01T00:00:00Z', paragraphs: Array.from({ length: 10 }, (_, i) => `Freight tariff ${d}-${i}: pallets shipped to the depot are charged per kilogram.`) }),
+          doc: toParsed({ docId, batchId: 'bat_bulk', mime, ingestedAt: '2026-01-01T00:00:00Z', paragraphs }),
           chunking: CHUNKING,
-          lineage: { batchId: 'bat_bulk', fileId: docId, originalFilename: `${docId}.txt`, mimeType: 'text/plain', sourceSha256: 'f'.repeat(64), ingestedAt: new Date('2026-01-01T00:00:00Z') },
+          lineage: { batchId: 'bat_bulk', fileId: docId, originalFilename: `${docId}.txt`, mimeType: mime, sourceSha256: 'f'.repeat(64), ingestedAt: new Date('2026-01-01T00:00:00Z') },
         },
       );
     }
-    const result = await searchChunks(t.db, many, t.capabilities, { queryText: 'freight tariff pallets', mode: 'vector', topK: 10, filters: { doc_ids: ['doc_bulk_17'] }, embedder });
-    expect(result.chunks.map((c) => c.doc_id)).toEqual(Array(10).fill('doc_bulk_17'));
+    // On 250 rows the planner would sort them all exactly; make it walk HNSW as on a large table.
+    if (kind === 'pglite') await t.db.execute(sql`SET enable_seqscan = off; SET enable_sort = off`);
+    try {
+      const result = await searchChunks(t.db, many, t.capabilities, { queryText: 'freight tariff pallets', mode: 'vector', topK: 10, filters: { mime_types: ['application/pdf'] }, embedder });
+      expect(result.chunks.map((c) => c.doc_id)).toEqual(Array(10).fill('doc_bulk_17'));
+    } finally {
+      if (kind === 'pglite') await t.db.execute(sql`RESET enable_seqscan; RESET enable_sort`);
+    }
   });
 
   it('searches vectors of another width by the exact scan', async () => {

@@ -1,0 +1,123 @@
+import { ListBucketsCommand } from '@aws-sdk/client-s3';
+import { dbKeyRing } from '../../shared/auth/keys';
+import { systemClock, type Clock } from '../../shared/clock';
+import type { ServerlessSettings } from '../../shared/config/serverless';
+import { controlMigrations, tenantMigrations } from '../../shared/db/bundled-migrations';
+import { ensureControlSchema } from '../../shared/db/control-schema';
+import { openPostgres } from '../../shared/db/postgres';
+import { perDatabasePlanes } from '../../shared/db/postgres-planes';
+import { LocalHashEmbedder } from '../../shared/index/embedder';
+import type { Logger } from '../../shared/log';
+import { nodeSha256 } from '../../shared/node/sha256';
+import type { DocumentParser } from '../../shared/pipeline/ports';
+import { createAfterResponseRelay } from '../../shared/queue/after-response';
+import { qstashQueue } from '../../shared/queue/qstash-queue';
+import { routeStepsByTopic } from '../../shared/queue/routed-queue';
+import { qstashVerifier } from '../../shared/queue/signing';
+import type { MalwareScanner } from '../../shared/scanner/malware-scanner';
+import type { Services } from '../../shared/services';
+import { createS3Client, createS3Store } from '../../shared/storage/s3-store';
+import { createHetznerCloudProvider } from '../../shared/tenants/cloud/hetzner';
+import { createLocalCloudProvider } from '../../shared/tenants/cloud/local';
+import { webhookHooks } from '../../shared/webhooks/enqueue';
+import type { WebhookRuntime } from '../../shared/webhooks/ports';
+
+export interface ServerlessWireOptions {
+  log: Logger;
+  clock?: Clock;
+  /** Base URL step messages to this deployment go to and are verified against (PUBLIC_URL). */
+  publicUrl: string;
+  /** Connection string for the control plane, when it differs from DATABASE_URL (a Hyperdrive binding). */
+  controlConnectionString?: string;
+  /** Connections per pool: control plane and each tenant database. */
+  poolSize: { control: number; tenant: number };
+  /**
+   * Whether close() ends the database connections. Workers: no — the runtime closes an
+   * invocation's sockets when it ends, and postgres.js's end() leaves an unhandled rejection
+   * there (porsager/postgres#1202). Lambda: yes.
+   */
+  endConnections: boolean;
+  /** Only the parse step's runtime (Lambda, Node) has one; elsewhere the parse step answers 503. */
+  parser?: DocumentParser;
+  scanner?: MalwareScanner | null;
+  /** Lambda (Node) pins webhook connections to vetted addresses; absent: fetch without DNS pinning. */
+  webhooks?: WebhookRuntime;
+}
+
+export interface ServerlessRuntime {
+  services: Services;
+  /** Sweeps what requests wrote (outbox, audit outbox); run after the response. */
+  relay: ReturnType<typeof createAfterResponseRelay>;
+  close(): Promise<void>;
+}
+
+/** Control schema checked once per isolate / container (see ensureControlSchema). */
+let controlSchemaChecked = false;
+
+/**
+ * Wires Services for Workers and Lambda: PostgreSQL over TCP (postgres.js), a database per
+ * tenant on the same server, MinIO/S3 buckets, QStash for step chaining, and bundled migrations
+ * (no file system to read drizzle/ from). Pure wiring: each piece is the one the Node server
+ * uses with DATABASE_URL and S3_ENDPOINT set.
+ */
+export async function wireServerless(settings: ServerlessSettings, opts: ServerlessWireOptions): Promise<ServerlessRuntime> {
+  const { env } = settings;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log;
+  const s3Settings = { endpoint: env.S3_ENDPOINT, accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY };
+  const qstash = { token: env.QSTASH_TOKEN, current: env.QSTASH_CURRENT_SIGNING_KEY, next: env.QSTASH_NEXT_SIGNING_KEY };
+  // loadServerlessSettings required these; the checks narrow the types.
+  if (!s3Settings.endpoint || !s3Settings.accessKeyId || !s3Settings.secretAccessKey || !qstash.token || !qstash.current || !qstash.next) {
+    throw new Error('wireServerless: settings were not checked by loadServerlessSettings');
+  }
+
+  const s3 = createS3Client({ endpoint: s3Settings.endpoint, region: env.S3_REGION, accessKeyId: s3Settings.accessKeyId, secretAccessKey: s3Settings.secretAccessKey, forcePathStyle: env.S3_FORCE_PATH_STYLE });
+  const stores = (bucket: string) => createS3Store(s3, bucket);
+  const storageCheck = async () => {
+    await s3.send(new ListBucketsCommand({}));
+  };
+
+  const control = await openPostgres(opts.controlConnectionString ?? settings.databaseUrl, { max: opts.poolSize.control });
+  if (!controlSchemaChecked) {
+    const outcome = await ensureControlSchema(control.db, settings.databaseUrl, controlMigrations, { closeAfter: opts.endConnections });
+    if (outcome === 'migrated') log.log('info', 'control-plane migrations applied', { component: 'db' });
+    controlSchemaChecked = true;
+  }
+  const planes = perDatabasePlanes({
+    controlUrl: settings.databaseUrl, databasePrefix: env.TENANT_DATABASE_PREFIX, migrations: tenantMigrations,
+    stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck, poolSize: opts.poolSize.tenant,
+  });
+
+  const publish = (stepsBaseUrl: string) => qstashQueue({ baseUrl: env.QSTASH_URL, token: qstash.token as string, stepsBaseUrl, retries: env.STEP_MAX_ATTEMPTS - 1 });
+  const routed = Object.fromEntries(Object.entries(settings.stepBaseUrls).map(([topic, base]) => [topic, publish(base)]));
+  const queue = routeStepsByTopic(publish(opts.publicUrl), routed);
+
+  const cloud = env.HCLOUD_TOKEN
+    ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log })
+    : createLocalCloudProvider();
+
+  const services: Services = {
+    env, clock, log, control: control.db, controlCapabilities: control.capabilities, planes, cloud,
+    keys: dbKeyRing(control.db, clock),
+    tokens: { issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, jwksUrl: env.JWT_JWKS_URL },
+    scanner: opts.scanner ?? null,
+    sha256: nodeSha256,
+    queue,
+    steps: { baseUrl: opts.publicUrl, verifier: qstashVerifier({ current: qstash.current, next: qstash.next }) },
+    parser: opts.parser,
+    embedder: new LocalHashEmbedder(),
+    webhooks: opts.webhooks,
+  };
+  services.hooks = { ...services.hooks, ...webhookHooks(services) };
+  const relay = createAfterResponseRelay(services);
+  return {
+    services,
+    relay,
+    async close() {
+      s3.destroy();
+      if (!opts.endConnections) return;
+      await planes.close().catch(() => {});
+      await control.close().catch(() => {});
+    },
+  };
+}
