@@ -119,7 +119,8 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
   } else {
     // The local relay signs like QStash with a key of its own, kept in the data dir.
     const key = env.QSTASH_CURRENT_SIGNING_KEY ?? (opts.pglite?.inMemory ? randomBytes(32).toString('hex') : relaySigningKey(dataDir));
-    queue = localQueue({ stepsBaseUrl, signingKey: key, clock, fetchImpl: opts.stepsFetch });
+    // Signatures are checked against real time by the QStash receiver, whatever clock tests use.
+    queue = localQueue({ stepsBaseUrl, signingKey: key, clock: systemClock, fetchImpl: opts.stepsFetch });
     verifier = qstashVerifier({ current: key, next: env.QSTASH_NEXT_SIGNING_KEY ?? key });
   }
 

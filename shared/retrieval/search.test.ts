@@ -245,12 +245,12 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
       );
     }
     // On 250 rows the planner would sort them all exactly; make it walk HNSW as on a large table.
-    if (kind === 'pglite') await t.db.execute(sql`SET enable_seqscan = off; SET enable_sort = off`);
+    if (kind === 'pglite') for (const s of ['enable_seqscan', 'enable_sort']) await t.db.execute(sql.raw(`SET ${s} = off`));
     try {
       const result = await searchChunks(t.db, many, t.capabilities, { queryText: 'freight tariff pallets', mode: 'vector', topK: 10, filters: { mime_types: ['application/pdf'] }, embedder });
       expect(result.chunks.map((c) => c.doc_id)).toEqual(Array(10).fill('doc_bulk_17'));
     } finally {
-      if (kind === 'pglite') await t.db.execute(sql`RESET enable_seqscan; RESET enable_sort`);
+      if (kind === 'pglite') for (const s of ['enable_seqscan', 'enable_sort']) await t.db.execute(sql.raw(`RESET ${s}`));
     }
   });
 
