@@ -2,6 +2,7 @@ import { createApp } from '../../shared/http/app';
 import type { Services } from '../../shared/services';
 import { adminPipelineRoutes } from './admin/pipeline';
 import { health } from './health';
+import { queryRoutes } from './query/search';
 import { batchStatusRoutes } from './ingest/batch-status';
 import { reportRoute } from './ingest/report';
 import { submitBatchRoute } from './ingest/submit-batch';
@@ -21,6 +22,7 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/api/v1', submitBatchRoute);
   app.route('/api/v1', batchStatusRoutes);
   app.route('/api/v1', reportRoute);
+  app.route('/api/v1', queryRoutes);
   app.route('/api/v1', adminPipelineRoutes);
   app.route('/api/v1', webhookRoutes);
   app.route('/api/v1', adminTenantRoutes);

@@ -6,8 +6,8 @@ import { createTenant } from '../../shared/tenants/tenants';
 import { buildApi } from '../api';
 import { wireNode } from './wire';
 import { startPipelineDriver } from '../../shared/node/pipeline-driver';
-import { releaseClaims } from '../../shared/queue/relay';
-import { activeTenants } from '../../shared/queue/sweeper';
+import { releaseClaims, releaseControlClaims } from '../../shared/queue/relay';
+import { activeTenants, CONTROL } from '../../shared/queue/sweeper';
 
 /** `npm start`: the whole service on one machine. */
 async function main() {
@@ -27,12 +27,13 @@ async function main() {
   if (runtime.embedded) {
     // One process owns the embedded data dir: messages a crashed run had claimed are due now.
     for (const id of await activeTenants(services)) await releaseClaims(services, await services.planes.forTenant(id));
+    await releaseControlClaims(services);
   }
   const driver = startPipelineDriver(services);
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, async (info) => {
     const base = env.PUBLIC_URL ?? `http://${info.address === '::' ? 'localhost' : info.address}:${info.port}`;
     services.log.log('info', `listening on ${base}`, { component: 'server' });
-    for (const id of await activeTenants(services)) driver.kick(id);
+    for (const id of [CONTROL, ...(await activeTenants(services))]) driver.kick(id);
     if (runtime.embedded) await printDemo(base).catch((e) => services.log.log('error', `demo setup failed: ${e instanceof Error ? e.message : e}`, { component: 'server' }));
   });
 

@@ -17,6 +17,11 @@ export async function releaseClaims(services: Services, plane: DataPlane) {
   await plane.db.update(outbox).set({ availableAt: services.clock.now() }).where(isNull(outbox.sentAt));
 }
 
+/** The same for control-plane work (provisioning, exports). */
+export async function releaseControlClaims(services: Services) {
+  await services.control.update(controlOutbox).set({ availableAt: services.clock.now() }).where(isNull(controlOutbox.sentAt));
+}
+
 /** Retry delay after `attempt` failed deliveries: base × 4^(attempt−1), at most one hour. */
 export function retryDelayMs(baseMs: number, attempt: number): number {
   return Math.min(baseMs * 4 ** Math.max(0, attempt - 1), 3_600_000);

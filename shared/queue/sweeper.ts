@@ -3,6 +3,7 @@ import { flushAuditOutbox } from '../audit/flush';
 import { tenants } from '../db/schema/control';
 import type { Services } from '../services';
 import { relayControlOutbox, relayOutbox } from './relay';
+import { detectStuckRuns } from '../tenants/orchestrator';
 
 /**
  * One sweep over every active tenant: append recorded audit events to the chain and relay due
@@ -12,9 +13,9 @@ import { relayControlOutbox, relayOutbox } from './relay';
  */
 export async function sweepTenant(services: Services, tenantId: string) {
   const plane = await services.planes.forTenant(tenantId);
-  await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId);
+  await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
   const relayed = await relayOutbox(services, plane);
-  if (relayed.sent || relayed.retried || relayed.dead) await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId);
+  if (relayed.sent || relayed.retried || relayed.dead) await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
   return relayed;
 }
 
@@ -38,5 +39,7 @@ export async function sweepAll(services: Services) {
 export const CONTROL = '__control__';
 
 export async function sweepControl(services: Services) {
+  // Provisioning runs past their deadline are reported here, wherever control work is swept.
+  await detectStuckRuns(services).catch((e) => services.log.log('error', 'stuck-run detection failed', { component: 'sweeper', error: e instanceof Error ? e.message : String(e) }));
   return relayControlOutbox(services);
 }
