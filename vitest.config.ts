@@ -1,3 +1,4 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -14,6 +15,23 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Two cores here: PGlite instances and parser workers are heavy, so files run two at a time.
           maxWorkers: 2,
+        },
+      },
+      {
+        // The Worker (wrangler.toml) inside workerd, against the real PostgreSQL server, s3rver and
+        // a QStash double that tests/workers/global-setup.ts starts and hands over as bindings.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: { bindings: inject('workersBindings') },
+          })),
+        ],
+        test: {
+          name: 'workers',
+          include: ['tests/workers/**/*.test.ts'],
+          globalSetup: ['tests/workers/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],
