@@ -238,8 +238,9 @@ describe('tenant provisioning on PostgreSQL', () => {
     expect(created.stdout).toContain(`tenant ${id} is ACTIVE`);
     expect(created.stderr).toMatch(/storage\s+succeeded/);
 
-    const [status, config, suspend] = await Promise.all([
-      runCli(['tenant', 'status', id], env),
+    // Status first: it must show the tenant before the suspend below lands.
+    const status = await runCli(['tenant', 'status', id], env);
+    const [config, suspend] = await Promise.all([
       runCli(['tenant', 'config', id, '--set', 'max_files_per_batch=10', '--set', 'mime_allowlist=application/pdf,text/plain'], env),
       runCli(['tenant', 'suspend', id, '--reason', 'cli test'], env),
     ]);

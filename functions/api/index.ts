@@ -1,6 +1,7 @@
 import { createApp } from '../../shared/http/app';
 import type { Services } from '../../shared/services';
 import { adminPipelineRoutes } from './admin/pipeline';
+import { auditRoutes } from './audit';
 import { health } from './health';
 import { queryRoutes } from './query/search';
 import { batchStatusRoutes } from './ingest/batch-status';
@@ -26,6 +27,7 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/api/v1', adminPipelineRoutes);
   app.route('/api/v1', webhookRoutes);
   app.route('/api/v1', adminTenantRoutes);
+  app.route('/api/v1', auditRoutes);
   app.route('/', controlStepRoutes(controlSteps));
   app.route('/', stepRoutes(pipelineSteps));
   return app;

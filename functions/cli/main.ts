@@ -1,9 +1,11 @@
 import { Command } from 'commander';
 import { ConfigError } from '../../shared/config/env';
 import { AppError } from '../../shared/http/errors';
+import { registerAuditCommands } from './commands/audit';
 import { registerPipelineCommands } from './commands/pipeline';
 import { registerTenantCommands } from './commands/tenant';
 import { registerTokenCommands } from './commands/token';
+import { registerVendorCommands } from './commands/vendor';
 
 /**
  * `frostbyte` — operator and vendor command line. Operator commands open the platform's
@@ -14,6 +16,8 @@ const program = new Command('frostbyte').description('Frostbyte document ETL: op
 registerTenantCommands(program);
 registerTokenCommands(program);
 registerPipelineCommands(program);
+registerAuditCommands(program);
+registerVendorCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) for (const p of e.problems) process.stderr.write(`frostbyte: setting ${p.key}: ${p.message}\n`);

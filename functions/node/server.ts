@@ -6,6 +6,7 @@ import { createTenant } from '../../shared/tenants/tenants';
 import { buildApi } from '../api';
 import { wireNode } from './wire';
 import { startPipelineDriver } from '../../shared/node/pipeline-driver';
+import { startAuditScheduler, type AuditScheduler } from '../../shared/node/audit-scheduler';
 import { releaseClaims, releaseControlClaims } from '../../shared/queue/relay';
 import { activeTenants, CONTROL } from '../../shared/queue/sweeper';
 
@@ -30,10 +31,13 @@ async function main() {
     await releaseControlClaims(services);
   }
   const driver = startPipelineDriver(services);
+  // Started once the server listens (its exports run through the step routes); catches up missed runs.
+  let auditScheduler: AuditScheduler | null = null;
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, async (info) => {
     const base = env.PUBLIC_URL ?? `http://${info.address === '::' ? 'localhost' : info.address}:${info.port}`;
     services.log.log('info', `listening on ${base}`, { component: 'server' });
     for (const id of [CONTROL, ...(await activeTenants(services))]) driver.kick(id);
+    auditScheduler = startAuditScheduler(services);
     if (runtime.embedded) await printDemo(base).catch((e) => services.log.log('error', `demo setup failed: ${e instanceof Error ? e.message : e}`, { component: 'server' }));
   });
 
@@ -66,6 +70,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     server.close();
+    await auditScheduler?.stop();
     await driver.stop();
     await runtime.close();
     process.exit(0);

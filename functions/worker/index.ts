@@ -67,7 +67,7 @@ async function wire(p: Prepared, env: WorkerEnv) {
   const publicUrl = p.settings.env.PUBLIC_URL;
   if (!publicUrl) throw new Error('PUBLIC_URL was checked by loadServerlessSettings');
   return wireServerless(p.settings, {
-    log: p.log, publicUrl, poolSize: POOL_SIZE, endConnections: false,
+    log: p.log, ownStepsBaseUrl: publicUrl, poolSize: POOL_SIZE, endConnections: false,
     ...(env.HYPERDRIVE ? { controlConnectionString: env.HYPERDRIVE.connectionString } : {}),
   });
 }

@@ -25,8 +25,12 @@ import type { WebhookRuntime } from '../../shared/webhooks/ports';
 export interface ServerlessWireOptions {
   log: Logger;
   clock?: Clock;
-  /** Base URL step messages to this deployment go to and are verified against (PUBLIC_URL). */
-  publicUrl: string;
+  /**
+   * Base URL at which this function's own step routes are reached: QStash signatures are
+   * verified against `{ownStepsBaseUrl}/steps/{topic}`. PUBLIC_URL, except for a Lambda parse
+   * function, which is reached at its function URL.
+   */
+  ownStepsBaseUrl: string;
   /** Connection string for the control plane, when it differs from DATABASE_URL (a Hyperdrive binding). */
   controlConnectionString?: string;
   /** Connections per pool: control plane and each tenant database. */
@@ -90,7 +94,10 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
 
   const publish = (stepsBaseUrl: string) => qstashQueue({ baseUrl: env.QSTASH_URL, token: qstash.token as string, stepsBaseUrl, retries: env.STEP_MAX_ATTEMPTS - 1 });
   const routed = Object.fromEntries(Object.entries(settings.stepBaseUrls).map(([topic, base]) => [topic, publish(base)]));
-  const queue = routeStepsByTopic(publish(opts.publicUrl), routed);
+  // Topics not routed elsewhere go to the deployment's public URL (the API).
+  const publicUrl = env.PUBLIC_URL;
+  if (!publicUrl) throw new Error('wireServerless: PUBLIC_URL was checked by loadServerlessSettings');
+  const queue = routeStepsByTopic(publish(publicUrl), routed);
 
   const cloud = env.HCLOUD_TOKEN
     ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log })
@@ -103,7 +110,7 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
     scanner: opts.scanner ?? null,
     sha256: nodeSha256,
     queue,
-    steps: { baseUrl: opts.publicUrl, verifier: qstashVerifier({ current: qstash.current, next: qstash.next }) },
+    steps: { baseUrl: opts.ownStepsBaseUrl, verifier: qstashVerifier({ current: qstash.current, next: qstash.next }) },
     parser: opts.parser,
     embedder: new LocalHashEmbedder(),
     webhooks: opts.webhooks,

@@ -77,7 +77,7 @@ const REQUIRED: { keys: (keyof Env)[]; why: string; runtimes: ServerlessRuntime[
     why: 'steps are chained through Upstash QStash; the in-process relay cannot run here',
     runtimes: ['workers', 'lambda'],
   },
-  { keys: ['PUBLIC_URL'], why: 'QStash step URLs and report links are built from it (there is no HOST:PORT on Workers)', runtimes: ['workers'] },
+  { keys: ['PUBLIC_URL'], why: 'the API\'s public base URL: QStash step URLs and report links are built from it', runtimes: ['workers', 'lambda'] },
 ];
 
 /** Keys whose feature this runtime cannot provide: refused rather than silently ignored. */

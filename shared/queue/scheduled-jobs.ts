@@ -1,4 +1,5 @@
 import type { Services } from '../services';
+import { runDueAuditSchedules } from '../audit/schedules';
 import { sweepAll } from './sweeper';
 
 /**
@@ -15,14 +16,9 @@ export interface ScheduledJob {
   run(services: Services): Promise<void>;
 }
 
-/**
- * Audit-export schedules (control table audit_schedules): run every due schedule of every tenant.
- * HOOK — the audit work fills this in: replace the body with a call to its
- * `runDueAuditSchedules(services)` once that exists. Until then due schedules wait (nothing is
- * lost: `next_run_at` stays in the past and the first real run catches up).
- */
+/** Audit-export schedules (control table audit_schedules): starts every due schedule of every tenant. */
 export async function runScheduledAuditExports(services: Services): Promise<void> {
-  services.log.log('debug', 'scheduled audit exports are not wired yet (runDueAuditSchedules)', { component: 'scheduler' });
+  await runDueAuditSchedules(services);
 }
 
 export const SCHEDULED_JOBS: readonly ScheduledJob[] = [

@@ -10,7 +10,8 @@ declare module 'cloudflare:workers' {
   export const exports: {
     default: {
       fetch(input: string | Request, init?: RequestInit): Promise<Response>;
-      scheduled(options?: { scheduledTime?: Date; cron?: string }): Promise<{ outcome: string; noRetry: boolean }>;
+      /** Runs the scheduled handler as a cron trigger would. */
+      scheduled(options?: { scheduledTime?: Date; cron?: string }): Promise<unknown>;
     };
   };
 }
