@@ -92,7 +92,7 @@ beforeAll(async () => {
   };
   api = createLambdaHandlers(env, { log: silentLogger });
   // Same settings: the parse function learns its own URL from the function-URL events it receives.
-  parse = createLambdaHandlers(env, { parser: true, log: silentLogger });
+  parse = createLambdaHandlers(env, { parser: true, ownFunctionUrl: true, log: silentLogger });
 });
 
 afterAll(async () => {

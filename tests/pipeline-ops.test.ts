@@ -20,7 +20,7 @@ describe('pipeline operations on the embedded relay', () => {
 
   const get = (path: string, auth = token, headers: Record<string, string> = {}) => rt.app.request(path, { headers: { authorization: `Bearer ${auth}`, ...headers } });
   async function settle(batch: string) {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 1200; i++) {
       const s = await (await get(`/api/v1/ingest/${tenant}/batch/${batch}`)).json();
       if (s.status !== 'processing') return s;
       await new Promise((r) => setTimeout(r, 100));

@@ -4,7 +4,7 @@ import { verifyLogChain } from '../shared/audit/queries';
 import { batchForm, manifestFor, text, tinyPdf, type TestFile } from './helpers/batch';
 import { startRuntime, type DbKind, type TestRuntime } from './helpers/runtime';
 
-async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -39,7 +39,7 @@ describe('pipeline through the QStash adapter', () => {
 
   const status = async (batch: string) => (await rt.app.request(`/api/v1/ingest/${tenant}/batch/${batch}`, { headers: { authorization: `Bearer ${token}` } })).json();
   async function until(batch: string) {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 1200; i++) {
       const s = await status(batch);
       if (s.status !== 'processing') return s;
       await new Promise((r) => setTimeout(r, 100));

@@ -12,7 +12,7 @@ const corpus = (): TestFile[] => [
 ];
 
 async function settle(rt: TestRuntime, tenant: string, token: string, batch: string) {
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 1200; i++) {
     const s = await (await rt.app.request(`/api/v1/ingest/${tenant}/batch/${batch}`, { headers: { authorization: `Bearer ${token}` } })).json();
     if (s.status !== 'processing') return s;
     await new Promise((r) => setTimeout(r, 100));
@@ -112,7 +112,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('retrieval on %s', (kind) => {
 
   it('says so when the index was built with another embedder version', async () => {
     const current = rt.services.embedder;
-    rt.services.embedder = new (class extends LocalHashEmbedder { override readonly version = '2'; })();
+    rt.services.embedder = new (class extends LocalHashEmbedder { override readonly version = '2' as '1'; })();
     try {
       const res = await search(a, tokA, { query_text: 'termination notice' });
       expect((await res.json()).model_version_match).toBe(false);

@@ -2,6 +2,7 @@ import { createApp } from '../../shared/http/app';
 import type { Services } from '../../shared/services';
 import { adminPipelineRoutes } from './admin/pipeline';
 import { auditRoutes } from './audit';
+import { docsRoutes } from './docs';
 import { health } from './health';
 import { queryRoutes } from './query/search';
 import { batchStatusRoutes } from './ingest/batch-status';
@@ -19,6 +20,7 @@ export function buildApi(services: Services | (() => Services)) {
   const app = createApp(services);
   app.route('/', health);
   app.route('/', jwksRoute);
+  app.route('/', docsRoutes);
   app.route('/api/v1', health);
   app.route('/api/v1', submitBatchRoute);
   app.route('/api/v1', batchStatusRoutes);

@@ -3,7 +3,8 @@ import { Hono } from 'hono';
 import { systemClock, type Clock } from '../../shared/clock';
 import { ConfigError } from '../../shared/config/env';
 import { loadServerlessSettings, type ServerlessSettings } from '../../shared/config/serverless';
-import { configProblemResponse } from '../../shared/http/config-problem';
+import { configProblemResponse, unavailableResponse } from '../../shared/http/config-problem';
+import { newId } from '../../shared/ids';
 import { jsonLogger, type Logger } from '../../shared/log';
 import { createClamdScanner } from '../../shared/node/clamd';
 import { createParsePool } from '../../shared/node/parse-pool';
@@ -22,16 +23,22 @@ import { wireServerless, type ServerlessRuntime } from '../worker/wire';
  * connection pools. What a request wrote to the outbox is relayed to QStash before the handler
  * returns: a frozen container runs nothing after the response.
  *
- * - `api`: every HTTP route (sst.config.ts gives each route group its own function with this handler).
- * - `steps`: the same app for QStash step deliveries that need no parser (index, webhook, provision).
- * - `parse`: the parse step runtime, with the worker-thread parser pool (OCR included); the one
- *   QStash sends `parse` messages to from Workers or Lambda (STEP_BASE_URLS).
+ * - `api`: every HTTP route and the short steps (sst.config.ts gives each route group and each
+ *   step its own function with this handler, behind API Gateway).
+ * - `longStep`: steps that may run longer than API Gateway's 30 s (audit export), at a function URL.
+ * - `parse`: the parse step runtime, with the worker-thread parser pool (OCR included), at a
+ *   function URL; QStash sends `parse` messages here from Workers or Lambda (STEP_BASE_URLS).
  * - `scheduled`: EventBridge schedules (`{ job }` from shared/queue/scheduled-jobs.ts).
  */
 
 export interface LambdaHandlerOptions {
   /** Start the parser pool in this container (the parse function only). */
   parser?: boolean;
+  /**
+   * This function is reached at its own function URL (long-running steps: parse, audit export)
+   * rather than through the API: QStash signatures are checked against that URL.
+   */
+  ownFunctionUrl?: boolean;
   log?: Logger;
   clock?: Clock;
 }
@@ -62,6 +69,16 @@ export function createLambdaHandlers(source: Record<string, string | undefined>,
     ? handle(buildServerlessApp(servicesOfContainer, { maxBytes: settings.maxRequestBytes, largeUploadUrl: settings.largeUploadUrl }))
     : handle(new Hono().all('*', (c) => configProblemResponse(configError as ConfigError, 'AWS Lambda', c.req.raw)));
 
+  let wiringError: unknown = null;
+  const unavailable: HttpHandler = handle(
+    new Hono().all('*', (c) => {
+      const requestId = newId('req');
+      const error = wiringError instanceof Error ? `${wiringError.name}: ${wiringError.message}` : String(wiringError);
+      log.log('error', 'could not wire services', { component: 'lambda', request_id: requestId, error });
+      return unavailableResponse(c.req.raw, requestId);
+    }),
+  );
+
   let wiring: Promise<ServerlessRuntime> | null = null;
   let parser: (DocumentParser & { close(): Promise<void> }) | undefined;
   const runtime = (event?: LambdaEvent): Promise<ServerlessRuntime> => {
@@ -70,14 +87,15 @@ export function createLambdaHandlers(source: Record<string, string | undefined>,
     wiring ??= (async () => {
       const publicUrl = s.env.PUBLIC_URL;
       if (!publicUrl) throw new Error('PUBLIC_URL was checked by loadServerlessSettings');
-      // The parse function is reached at its own function URL, which cannot be written into its
-      // environment (it does not exist until the function does). A function URL's domain is
-      // assigned by AWS and routes only to this function, so it is a sound base for verifying
-      // the QStash signatures of the messages it receives.
+      // A function reached at its own function URL cannot have that URL in its environment (it
+      // does not exist until the function does). A function URL's domain is assigned by AWS and
+      // routes only to this function, so it is a sound base for verifying QStash signatures.
       const domain = event && 'requestContext' in event && event.requestContext && 'domainName' in event.requestContext ? event.requestContext.domainName : undefined;
-      const ownStepsBaseUrl = opts.parser && domain ? `https://${domain}` : publicUrl;
-      if (opts.parser) {
-        const pool = createParsePool();
+      const ownStepsBaseUrl = opts.ownFunctionUrl && domain ? `https://${domain}` : publicUrl;
+      if (opts.parser && !parser) {
+        // The worker file is found relative to this module, bundled or not: sst.config.ts copies
+        // shared/ next to the bundle (functions/lambda/index.mjs → ../../shared/node/parse-worker.mjs).
+        const pool = createParsePool({ workerFile: new URL('../../shared/node/parse-worker.mjs', import.meta.url) });
         parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta), close: () => pool.close() };
       }
       const rt = await wireServerless(s, {
@@ -96,7 +114,13 @@ export function createLambdaHandlers(source: Record<string, string | undefined>,
 
   const httpHandler: HttpHandler = async (event, context) => {
     if (!settings) return http(event, context);
-    const rt = await runtime(event);
+    let rt: ServerlessRuntime;
+    try {
+      rt = await runtime(event);
+    } catch (e) {
+      wiringError = e;
+      return unavailable(event, context);
+    }
     const result = await http(event, context);
     await rt.relay.drain();
     return result;
@@ -125,17 +149,24 @@ export function createLambdaHandlers(source: Record<string, string | undefined>,
 }
 
 type Handlers = ReturnType<typeof createLambdaHandlers>;
-const containers = new Map<string, Handlers>();
+const KINDS = {
+  api: {},
+  longStep: { ownFunctionUrl: true },
+  parse: { parser: true, ownFunctionUrl: true },
+} satisfies Record<string, LambdaHandlerOptions>;
+const containers = new Map<keyof typeof KINDS, Handlers>();
 /** One set of handlers per kind of function, built from process.env on first use. */
-const container = (kind: 'api' | 'parse'): Handlers => {
+const container = (kind: keyof typeof KINDS): Handlers => {
   let h = containers.get(kind);
-  if (!h) containers.set(kind, (h = createLambdaHandlers(process.env, { parser: kind === 'parse' })));
+  if (!h) containers.set(kind, (h = createLambdaHandlers(process.env, KINDS[kind])));
   return h;
 };
 
-/** HTTP API (every route group) and step deliveries that need no parser. */
+/** HTTP API (every route group) and the short step deliveries (index, webhook, provision), through API Gateway. */
 export const api: HttpHandler = (event, context) => container('api').http(event, context);
-/** The parse step (function URL; QStash delivers `parse` messages here). */
+/** Steps that may outlast API Gateway's 30 s (audit export), at their own function URL. */
+export const longStep: HttpHandler = (event, context) => container('longStep').http(event, context);
+/** The parse step with the worker-thread parser and OCR, at its own function URL (QStash sends `parse` here). */
 export const parse: HttpHandler = (event, context) => container('parse').http(event, context);
-/** Scheduled jobs (outbox sweep, audit-export schedules). */
+/** Scheduled jobs (outbox sweep, audit-export schedules): EventBridge passes `{ job }`. */
 export const scheduled = (event: { job?: string }) => container('api').scheduled(event);

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ExecutionContext } from 'hono';
 import { ConfigError } from '../../shared/config/env';
 import { loadServerlessSettings, stringSettings, type ServerlessSettings } from '../../shared/config/serverless';
-import { configProblemResponse } from '../../shared/http/config-problem';
+import { configProblemResponse, unavailableResponse } from '../../shared/http/config-problem';
 import { newId } from '../../shared/ids';
 import { jsonLogger, type Logger } from '../../shared/log';
 import { jobsForCron } from '../../shared/queue/scheduled-jobs';
@@ -76,12 +76,7 @@ async function wire(p: Prepared, env: WorkerEnv) {
 function unavailable(request: Request, log: Logger, err: unknown): Response {
   const requestId = newId('req');
   log.log('error', 'could not wire services', { component: 'worker', request_id: requestId, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
-  const body = {
-    type: 'https://frostbyte.dev/problems/service-unavailable', title: 'Service unavailable', status: 503,
-    detail: 'A backing service is unreachable. Retry shortly; quote the request_id when you contact support.',
-    code: 'SERVICE_UNAVAILABLE', request_id: requestId, instance: new URL(request.url).pathname,
-  };
-  return new Response(JSON.stringify(body), { status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '10', 'X-Request-Id': requestId } });
+  return unavailableResponse(request, requestId);
 }
 
 export default {

@@ -17,6 +17,13 @@ export interface ExportSelection {
   to?: string;
   /** Only this resource's events (its provenance); combinable with from/to. */
   resource_id?: string;
+  /**
+   * Continue a feed: the stretch starts right after this seq (the previous export's `last_seq`)
+   * instead of at the first event at or after `from`, so consecutive exports join without a gap
+   * even when an event reached the chain after the previous export was opened. `from` still names
+   * the window in the manifest.
+   */
+  after_seq?: number;
 }
 
 export interface ExportOptions {
@@ -72,13 +79,16 @@ export async function openAuditExport(db: DbOrTx, tenantId: string, selection: E
   if (to === null && selection.to !== undefined) problems.push({ field: 'to', message: 'must be an ISO-8601 time' });
   if (from && to && from >= to) problems.push({ field: 'to', message: 'must be later than from' });
   if (selection.resource_id !== undefined && selection.resource_id.length === 0) problems.push({ field: 'resource_id', message: 'must not be empty' });
+  const afterSeq = selection.after_seq;
+  if (afterSeq !== undefined && (!Number.isSafeInteger(afterSeq) || afterSeq < 0)) problems.push({ field: 'after_seq', message: 'must be a whole number' });
   if (format === 'cef' && !opts.productVersion) throw new Error('openAuditExport: productVersion is required for CEF');
   if (problems.length) throw new AppError('VALIDATION_FAILED', 'Invalid audit export request.', { errors: problems });
 
   const clock = opts.clock ?? systemClock;
   const pageSize = opts.pageSize ?? 2000;
   const head = await readHead(db, tenantId);
-  const range = await resolveSeqRange(db, tenantId, { from, to }, head);
+  let range = await resolveSeqRange(db, tenantId, { from: afterSeq === undefined ? from : null, to }, head);
+  if (range && afterSeq !== undefined) range = range.last > afterSeq ? { first: Math.max(range.first, afterSeq + 1), last: range.last } : null;
   const render = format === 'cef' ? (e: AuditEvent) => formatCefEvent(e, opts.productVersion as string) : (e: AuditEvent) => canonicalJson(e);
 
   const digest = opts.sha256();

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, type SQL } from 'drizzle-orm';
 import { auditExports, type AuditExportStatus } from '../db/schema/control-operations';
 import type { DbOrTx } from '../db/types';
 import { AppError, type FieldProblem } from '../http/errors';
@@ -276,9 +276,10 @@ export async function runExport(services: Services, message: ExportMessage, ctx:
   const selection = storedSelection(row);
   let completed: ExportRow;
   try {
+    const afterSeq = row.scheduleId ? await previousFeedSeq(services, row) : undefined;
     await flushTenantAudit(services, row.tenantId);
     const plane = await services.planes.forTenant(row.tenantId);
-    const exp = await openAuditExport(services.control, row.tenantId, toLibrarySelection(selection), {
+    const exp = await openAuditExport(services.control, row.tenantId, { ...toLibrarySelection(selection), ...(afterSeq !== undefined ? { after_seq: afterSeq } : {}) }, {
       format, sha256: services.sha256, clock: services.clock, productVersion: FROSTBYTE_VERSION,
     });
     const keys = auditExportKeys(row.tenantId, row.id, format);
@@ -310,6 +311,29 @@ export async function runExport(services: Services, message: ExportMessage, ctx:
   services.log.log('info', 'audit export written', { component: 'audit', tenant_id: row.tenantId, export_id: row.id, event_count: completed.eventCount });
   await announceExport(services, completed);
   return { status: 'done' };
+}
+
+/**
+ * Where a scheduled export continues the schedule's feed: right after the last event of the
+ * schedule's latest completed export, so consecutive files join seq to seq even when an event
+ * reached the chain after the previous file was opened (and a failed run's window is covered by
+ * the next one). Waits while an earlier export of the schedule is still being written.
+ */
+async function previousFeedSeq(services: Services, row: ExportRow): Promise<number | undefined> {
+  const earlier = await services.control
+    .select({ id: auditExports.id, status: auditExports.status, manifest: auditExports.manifest })
+    .from(auditExports)
+    .where(and(eq(auditExports.tenantId, row.tenantId), eq(auditExports.scheduleId, row.scheduleId as string), lt(auditExports.id, row.id)))
+    .orderBy(desc(auditExports.id))
+    .limit(20);
+  if (earlier.some((e) => e.status === 'pending' || e.status === 'running')) {
+    throw new RetryableStepError(`an earlier export of schedule ${row.scheduleId} is still being written`, 10);
+  }
+  for (const e of earlier) {
+    const last = e.status === 'completed' ? e.manifest?.last_seq : undefined;
+    if (typeof last === 'number') return last;
+  }
+  return undefined;
 }
 
 async function markFailed(services: Services, row: ExportRow, error: string) {

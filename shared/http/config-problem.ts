@@ -20,3 +20,20 @@ export function configProblemResponse(err: ConfigError, runtime: string, request
   };
   return new Response(JSON.stringify(body), { status: 500, headers: { 'Content-Type': 'application/problem+json', 'X-Request-Id': requestId } });
 }
+
+/**
+ * The answer when the entry could not wire its services (database or object storage
+ * unreachable at start-up): 503 problem+json with Retry-After, details only in the log.
+ */
+export function unavailableResponse(request: Request, requestId: string): Response {
+  const body = {
+    type: 'https://frostbyte.dev/problems/service-unavailable',
+    title: 'Service unavailable',
+    status: 503,
+    detail: 'A backing service is unreachable. Retry shortly; quote the request_id when you contact support.',
+    code: 'SERVICE_UNAVAILABLE',
+    request_id: requestId,
+    instance: new URL(request.url).pathname,
+  };
+  return new Response(JSON.stringify(body), { status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '10', 'X-Request-Id': requestId } });
+}

@@ -2,39 +2,43 @@ import type { Services } from '../services';
 import { activeTenants, CONTROL, sweepControl, sweepTenant } from '../queue/sweeper';
 
 /**
- * The embedded relay loop: sweeps every `intervalMs`, and at once for a tenant whose request
- * just wrote outbox rows or audit events. One sweep per tenant at a time; a kick during a sweep
+ * The embedded relay loop. A kick (a request wrote outbox rows or audit events) or the timer
+ * starts a pass for that tenant; up to `concurrency` passes run per tenant at once, each claiming
+ * one due message at a time (claims keep them apart), so the parser pool's threads stay busy and
+ * an index message does not wait for the slowest parse. A kick while every pass is busy
  * schedules one more pass.
  */
-export function startPipelineDriver(services: Services, opts: { intervalMs?: number } = {}) {
-  const running = new Map<string, Promise<void>>();
+export function startPipelineDriver(services: Services, opts: { intervalMs?: number; concurrency?: number } = {}) {
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const running = new Map<string, Set<Promise<void>>>();
   const again = new Set<string>();
   let stopped = false;
 
+  const pass = async (tenantId: string) => {
+    for (;;) {
+      const r = tenantId === CONTROL ? await sweepControl(services, { limit: 1 }) : await sweepTenant(services, tenantId, { limit: 1 });
+      if (stopped || r.sent + r.retried + r.dead === 0) return;
+    }
+  };
+
   const kick = (tenantId: string) => {
     if (stopped) return;
-    if (running.has(tenantId)) {
+    const passes = running.get(tenantId) ?? new Set<Promise<void>>();
+    running.set(tenantId, passes);
+    if (passes.size >= concurrency) {
       again.add(tenantId);
       return;
     }
-    const p = (async () => {
-      try {
-        do {
-          again.delete(tenantId);
-          const r = tenantId === CONTROL ? await sweepControl(services) : await sweepTenant(services, tenantId);
-          // A delivered step usually wrote the next message; keep going while there is work.
-          if (r.sent > 0) again.add(tenantId);
-        } while (again.has(tenantId) && !stopped);
-      } catch (e) {
-        services.log.log('error', 'relay pass failed', { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) });
-      } finally {
-        running.delete(tenantId);
-      }
-    })();
-    running.set(tenantId, p);
+    const p: Promise<void> = pass(tenantId)
+      .catch((e) => services.log.log('error', 'relay pass failed', { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) }))
+      .finally(() => {
+        passes.delete(p);
+        if (!passes.size) running.delete(tenantId);
+        if (again.delete(tenantId)) kick(tenantId);
+      });
+    passes.add(p);
   };
 
-  // The timer kicks every active tenant through the same per-tenant serialisation as requests do.
   const timer = setInterval(() => {
     if (stopped) return;
     void activeTenants(services)
@@ -46,16 +50,17 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
   // Control-plane work (provisioning, exports) is kicked with the CONTROL key.
   services.onOutboxWritten = kick;
   services.onAuditRecorded = kick;
+  const all = () => [...running.values()].flatMap((s) => [...s]);
   return {
     kick,
     /** Resolves when no pass is running (tests). */
     async idle() {
-      while (running.size) await Promise.all([...running.values()]);
+      while (running.size) await Promise.all(all());
     },
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await Promise.all([...running.values()]);
+      await Promise.all(all());
     },
   };
 }

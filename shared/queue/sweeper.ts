@@ -11,10 +11,10 @@ import { detectStuckRuns } from '../tenants/orchestrator';
  * and Lambda run it from a cron trigger / QStash schedule. Crashes between commit and publish
  * are covered here: unsent rows are simply still due.
  */
-export async function sweepTenant(services: Services, tenantId: string) {
+export async function sweepTenant(services: Services, tenantId: string, opts: { limit?: number } = {}) {
   const plane = await services.planes.forTenant(tenantId);
   await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
-  const relayed = await relayOutbox(services, plane);
+  const relayed = await relayOutbox(services, plane, opts);
   if (relayed.sent || relayed.retried || relayed.dead) await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
   return relayed;
 }
@@ -38,8 +38,8 @@ export async function sweepAll(services: Services) {
 /** Control-plane key the drivers use for provisioning and export work. */
 export const CONTROL = '__control__';
 
-export async function sweepControl(services: Services) {
+export async function sweepControl(services: Services, opts: { limit?: number } = {}) {
   // Provisioning runs past their deadline are reported here, wherever control work is swept.
   await detectStuckRuns(services).catch((e) => services.log.log('error', 'stuck-run detection failed', { component: 'sweeper', error: e instanceof Error ? e.message : String(e) }));
-  return relayControlOutbox(services);
+  return relayControlOutbox(services, opts);
 }

@@ -22,7 +22,9 @@ export interface ServerProcess {
 /** Runs `npm start`'s entry as a real process, the way an operator would. */
 export async function startServerProcess(env: Record<string, string>, opts: { waitFor?: RegExp; timeoutMs?: number } = {}): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/node/server.ts'], {
+  // FROSTBYTE_SERVER_NODE_ARGS adds node flags, e.g. `--cpu-prof --cpu-prof-dir=prof` when profiling a bench.
+  const extra = (process.env.FROSTBYTE_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'functions/node/server.ts'], {
     cwd: process.cwd(),
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,6 @@ import { decodeProtectedHeader } from 'jose';
 import { beforeAll, describe, expect, it, inject } from 'vitest';
 import worker from '../../functions/worker/index';
 import { wireServerless, type ServerlessRuntime } from '../../functions/worker/wire';
-import { listEvents, verifyLogChain } from '../../shared/audit';
 import { issueToken, type Scope } from '../../shared/auth/tokens';
 import { loadServerlessSettings, stringSettings, type ServerlessSettings } from '../../shared/config/serverless';
 import { silentLogger } from '../../shared/log';
@@ -180,16 +179,23 @@ describe('Worker: a batch from intake to indexed', () => {
     expect(done.status).toBe('completed');
     expect(done.files.map((f) => f.status)).toEqual(['indexed', 'indexed']);
 
-    // Audit: the events are in the tenant's hash chain in the control plane, and the chain verifies.
-    await exports.default.scheduled({ cron: '* * * * *' });
-    const page = await listEvents(rt.services.control, tenant, { resource_id: batchId });
-    expect(page.events.map((e) => e.event_type)).toEqual(expect.arrayContaining(['BATCH_RECEIVED', 'BATCH_COMPLETED']));
-    const docEvents = await listEvents(rt.services.control, tenant, { event_type: 'DOCUMENT_INDEXED' });
-    expect(docEvents.events.filter((e) => rows.some((r) => r.docId === e.resource_id))).toHaveLength(2);
-    expect(await verifyLogChain(rt.services.control, tenant)).toMatchObject({ valid: true });
-    // Another tenant's chain holds none of it.
-    const other = await listEvents(rt.services.control, otherTenant, { resource_id: batchId });
-    expect(other.events).toHaveLength(0);
+    // Audit, through the Worker's audit API with an audit-only token: the tenant's chain holds the
+    // batch and both documents' provenance, and verifies.
+    const audit = await token(tenant, ['audit']);
+    const batchEvents = (await (await call(`/api/v1/audit/${tenant}/events?resource_id=${batchId}`, { headers: auth(audit) })).json()) as { events: { event_type: string }[] };
+    expect(batchEvents.events.map((e) => e.event_type)).toEqual(expect.arrayContaining(['BATCH_RECEIVED', 'BATCH_COMPLETED']));
+    for (const row of rows) {
+      const res = await call(`/api/v1/audit/${tenant}/events?resource_id=${row.docId}`, { headers: auth(audit) });
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { events: { event_type: string }[] };
+      expect(page.events.map((e) => e.event_type)).toEqual(['DOCUMENT_INGESTED', 'DOCUMENT_PARSED', 'DOCUMENT_INDEXED']);
+    }
+    const verified = await call(`/api/v1/audit/${tenant}/verify`, { headers: auth(audit) });
+    expect(await verified.json()).toMatchObject({ valid: true });
+    // The audit token reads nothing else, and another tenant's chain holds none of it.
+    expect((await call(`/api/v1/ingest/${tenant}/batch/${batchId}`, { headers: auth(audit) })).status).toBe(403);
+    const other = await call(`/api/v1/audit/${otherTenant}/events?resource_id=${batchId}`, { headers: auth(await token(otherTenant, ['audit'])) });
+    expect(((await other.json()) as { events: unknown[] }).events).toHaveLength(0);
   });
 });
 

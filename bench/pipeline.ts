@@ -1,0 +1,83 @@
+/**
+ * `npm run bench:pipeline` — 50 contract-like PDFs of ~10 pages each are submitted as one batch
+ * to a server on the embedded default; the time from submit to the last `indexed` is compared
+ * with plain text extraction of the same PDFs by unpdf alone, measured in the same run.
+ * Prints pages/second and the ratio pipeline / bare extraction (goal ≤ 2.0).
+ *
+ * BENCH_PDFS / BENCH_PAGES scale it down for a quick look.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { extractText, getDocumentProxy } from 'unpdf';
+import { makePdf } from '../tests/fixtures/build';
+import { sha256 } from '../tests/helpers/batch';
+import { run, startServerProcess } from '../tests/helpers/server-process';
+
+const PDFS = Number(process.env.BENCH_PDFS ?? 50);
+const PAGES = Number(process.env.BENCH_PAGES ?? 10);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main() {
+  const root = mkdtempSync(join(tmpdir(), 'frostbyte-bench-pipeline-'));
+  try {
+    log(`building ${PDFS} PDFs × ${PAGES} pages`);
+    const pdfs: { name: string; bytes: Uint8Array }[] = [];
+    for (let i = 0; i < PDFS; i++) {
+      const bytes = await makePdf({ pages: PAGES, title: `Master Services Agreement ${i}`, seed: i + 1 });
+      const name = `contract_${String(i).padStart(3, '0')}.pdf`;
+      writeFileSync(join(root, name), bytes);
+      pdfs.push({ name, bytes });
+    }
+
+    log('bare extraction with unpdf');
+    const t0 = performance.now();
+    let chars = 0;
+    for (const p of pdfs) {
+      const doc = await getDocumentProxy(new Uint8Array(p.bytes));
+      const { text } = await extractText(doc, { mergePages: false });
+      chars += text.join('').length;
+      await doc.destroy();
+    }
+    const bareMs = performance.now() - t0;
+
+    const server = await startServerProcess({ FROSTBYTE_DATA_DIR: join(root, 'data') }, { waitFor: /export TOKEN=/ });
+    const token = /export TOKEN=(\S+)/.exec(server.output())?.[1] ?? '';
+    try {
+      // Let the parser pool finish starting its threads, as a running server would have.
+      await new Promise((r) => setTimeout(r, 3000));
+      writeFileSync(join(root, 'manifest.json'), JSON.stringify({
+        batch_id: 'bench-pipeline', tenant_id: 'demo', file_count: PDFS,
+        files: pdfs.map((p, i) => ({ file_id: `c${i}`, filename: p.name, mime_type: 'application/pdf', size_bytes: p.bytes.length, sha256: sha256(p.bytes) })),
+      }));
+      log(`submitting ${PDFS} PDFs and waiting for the last indexed`);
+      const t1 = performance.now();
+      const res = await run('curl', ['-sS', '--fail-with-body', '-H', `Authorization: Bearer ${token}`, '-F', 'manifest=@manifest.json;type=application/json', ...pdfs.flatMap((p) => ['-F', `files=@${p.name}`]), `${server.url}/api/v1/ingest/demo/batch`], { cwd: root });
+      if (res.code !== 0) throw new Error(res.stdout + res.stderr);
+      let status: { status: string; summary: { indexed: number; failed: number } } = { status: 'processing', summary: { indexed: 0, failed: 0 } };
+      let last = -1;
+      while (status.status === 'processing') {
+        await new Promise((r) => setTimeout(r, 100));
+        status = await (await fetch(`${server.url}/api/v1/ingest/demo/batch/bench-pipeline`, { headers: { authorization: `Bearer ${token}` } })).json();
+        if (status.summary.indexed !== last) log(`  indexed ${(last = status.summary.indexed)}/${PDFS}`);
+        if (performance.now() - t1 > 30 * 60_000) throw new Error('pipeline did not finish in 30 minutes');
+      }
+      const pipelineMs = performance.now() - t1;
+      if (status.status !== 'completed') throw new Error(`batch ended ${status.status}: ${JSON.stringify(status.summary)}`);
+      const pages = PDFS * PAGES;
+      const ratio = pipelineMs / bareMs;
+      console.log(`bare unpdf extraction: ${pages} pages (${chars} chars) in ${(bareMs / 1000).toFixed(2)} s = ${(pages / (bareMs / 1000)).toFixed(1)} pages/s`);
+      console.log(`pipeline submit → last indexed: ${(pipelineMs / 1000).toFixed(2)} s = ${(pages / (pipelineMs / 1000)).toFixed(1)} pages/s`);
+      console.log(`ratio pipeline / bare extraction: ${ratio.toFixed(2)} (goal ≤ 2.0) ${ratio <= 2 ? 'OK' : 'MISSED'}`);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
