@@ -39,6 +39,9 @@ export default defineConfig({
           globalSetup: ['tests/workers/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          // After the node project (two cores): vitest requires a group of its own for a different maxWorkers.
+          sequence: { groupOrder: 1 },
+          maxWorkers: 1,
         },
       },
     ],

@@ -211,3 +211,48 @@ describe('authentication and tenancy rules', () => {
     expect((await last?.json()).code).toBe('RATE_LIMIT_EXCEEDED');
   });
 });
+
+describe('limits and operator tokens', () => {
+  let rt: TestRuntime;
+  beforeAll(async () => {
+    rt = await startRuntime('pglite', { MAX_FILES_PER_BATCH: '3', MAX_FILE_SIZE_MB: '1' });
+  });
+  afterAll(async () => rt?.close());
+
+  it('rejects a file over the size limit and a batch over the file limit', async () => {
+    const tenant = await rt.tenant('limits');
+    const token = await rt.token(tenant, ['ingest']);
+    const post = (manifest: unknown, parts: TestFile[]) => rt.app.request(`/api/v1/ingest/${tenant}/batch`, { method: 'POST', body: batchForm(manifest, parts), headers: { authorization: `Bearer ${token}` } });
+    const big = new Uint8Array(1024 * 1024 + 10).fill(0x61);
+    const f: TestFile[] = [
+      { file_id: 'big', filename: 'big.txt', mime_type: 'text/plain', bytes: big },
+      { file_id: 'small', filename: 'small.txt', mime_type: 'text/plain', bytes: text('small\n') },
+    ];
+    const r = await (await post(manifestFor(tenant, 'lim-1', f), f)).json();
+    expect(r).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(r.rejected_files[0]).toMatchObject({ file_id: 'big', reason: 'SIZE_EXCEEDED' });
+    const plane = await rt.services.planes.forTenant(tenant);
+    expect(await plane.store.list(`raw/${tenant}/big/`)).toEqual([]);
+    const four = [1, 2, 3, 4].map((i) => ({ file_id: `f${i}`, filename: `f${i}.txt`, mime_type: 'text/plain', bytes: text(`file ${i}\n`) }));
+    const tooMany = await post(manifestFor(tenant, 'lim-2', four), four);
+    expect(tooMany.status).toBe(400);
+    expect((await tooMany.json()).code).toBe('BATCH_TOO_LARGE');
+  });
+
+  it('lets an operator mint and revoke tokens through the admin API', async () => {
+    const tenant = await rt.tenant('tok');
+    const admin = await rt.token(null, ['admin']);
+    const mint = await rt.app.request('/api/v1/admin/tokens', { method: 'POST', body: JSON.stringify({ tenant_id: tenant, scopes: ['query'], ttl: '15m' }), headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } });
+    expect(mint.status).toBe(201);
+    const { token, jti } = await mint.json();
+    const use = () => rt.app.request(`/api/v1/ingest/${tenant}/batch/none`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await use()).status).toBe(404);
+    const revoke = await rt.app.request('/api/v1/admin/tokens/revoke', { method: 'POST', body: JSON.stringify({ jti }), headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } });
+    expect(revoke.status).toBe(200);
+    expect((await (await use()).json()).code).toBe('TOKEN_REVOKED');
+    const asTenant = await rt.app.request('/api/v1/admin/tokens', { method: 'POST', body: JSON.stringify({ tenant_id: tenant, scopes: ['admin'] }), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+    expect(asTenant.status).toBe(401);
+    const bad = await rt.app.request('/api/v1/admin/tokens', { method: 'POST', body: JSON.stringify({ tenant_id: tenant, scopes: ['admin'] }), headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } });
+    expect((await bad.json()).errors[0].field).toBe('tenant_id');
+  });
+});

@@ -174,4 +174,15 @@ describe('Lambda handler (API Gateway v2 events)', () => {
     expect(body.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['DATABASE_URL', 'S3_ENDPOINT', 'QSTASH_TOKEN']));
     await expect(broken.scheduled({ job: 'outbox-sweep' })).rejects.toThrow(/DATABASE_URL/);
   });
+
+  it('answers 503 problem+json while the database cannot be reached', async () => {
+    const url = new URL(env.DATABASE_URL);
+    url.port = '9';
+    const down = createLambdaHandlers({ ...env, DATABASE_URL: url.toString() }, { log: silentLogger });
+    const res = await down.http(event('GET', '/health'));
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('10');
+    expect(json(res)).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    await down.close();
+  });
 });

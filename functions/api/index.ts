@@ -1,6 +1,7 @@
 import { createApp } from '../../shared/http/app';
 import type { Services } from '../../shared/services';
 import { adminPipelineRoutes } from './admin/pipeline';
+import { adminTokenRoutes } from './admin/tokens';
 import { auditRoutes } from './audit';
 import { docsRoutes } from './docs';
 import { health } from './health';
@@ -27,6 +28,7 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/api/v1', reportRoute);
   app.route('/api/v1', queryRoutes);
   app.route('/api/v1', adminPipelineRoutes);
+  app.route('/api/v1', adminTokenRoutes);
   app.route('/api/v1', webhookRoutes);
   app.route('/api/v1', adminTenantRoutes);
   app.route('/api/v1', auditRoutes);

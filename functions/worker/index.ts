@@ -117,6 +117,8 @@ export default {
         await job.run(rt.services);
         p.log.log('info', 'scheduled job done', { component: 'scheduler', job: job.name, duration_ms: Date.now() - started });
       }
+      // Work a job queued (an audit export started by a schedule) goes to QStash now.
+      await rt.relay.drain();
     } finally {
       ctx.waitUntil(rt.close());
     }

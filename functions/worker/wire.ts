@@ -68,14 +68,14 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
   const { env } = settings;
   const clock = opts.clock ?? systemClock;
   const log = opts.log;
-  const s3Settings = { endpoint: env.S3_ENDPOINT, accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY };
-  const qstash = { token: env.QSTASH_TOKEN, current: env.QSTASH_CURRENT_SIGNING_KEY, next: env.QSTASH_NEXT_SIGNING_KEY };
-  // loadServerlessSettings required these; the checks narrow the types.
-  if (!s3Settings.endpoint || !s3Settings.accessKeyId || !s3Settings.secretAccessKey || !qstash.token || !qstash.current || !qstash.next) {
+  const { S3_ENDPOINT: s3Endpoint, S3_ACCESS_KEY_ID: s3Key, S3_SECRET_ACCESS_KEY: s3Secret, PUBLIC_URL: publicUrl } = env;
+  const { QSTASH_TOKEN: qstashToken, QSTASH_CURRENT_SIGNING_KEY: currentKey, QSTASH_NEXT_SIGNING_KEY: nextKey } = env;
+  // loadServerlessSettings required all of these; the check narrows the types.
+  if (!s3Endpoint || !s3Key || !s3Secret || !publicUrl || !qstashToken || !currentKey || !nextKey) {
     throw new Error('wireServerless: settings were not checked by loadServerlessSettings');
   }
 
-  const s3 = createS3Client({ endpoint: s3Settings.endpoint, region: env.S3_REGION, accessKeyId: s3Settings.accessKeyId, secretAccessKey: s3Settings.secretAccessKey, forcePathStyle: env.S3_FORCE_PATH_STYLE });
+  const s3 = createS3Client({ endpoint: s3Endpoint, region: env.S3_REGION, accessKeyId: s3Key, secretAccessKey: s3Secret, forcePathStyle: env.S3_FORCE_PATH_STYLE });
   const stores = (bucket: string) => createS3Store(s3, bucket);
   const storageCheck = async () => {
     await s3.send(new ListBucketsCommand({}));
@@ -92,11 +92,10 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
     stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck, poolSize: opts.poolSize.tenant,
   });
 
-  const publish = (stepsBaseUrl: string) => qstashQueue({ baseUrl: env.QSTASH_URL, token: qstash.token as string, stepsBaseUrl, retries: env.STEP_MAX_ATTEMPTS - 1 });
+  // QStash retries delivery itself: STEP_MAX_ATTEMPTS deliveries in all (6 by default).
+  const publish = (stepsBaseUrl: string) => qstashQueue({ baseUrl: env.QSTASH_URL, token: qstashToken, stepsBaseUrl, retries: env.STEP_MAX_ATTEMPTS - 1 });
   const routed = Object.fromEntries(Object.entries(settings.stepBaseUrls).map(([topic, base]) => [topic, publish(base)]));
   // Topics not routed elsewhere go to the deployment's public URL (the API).
-  const publicUrl = env.PUBLIC_URL;
-  if (!publicUrl) throw new Error('wireServerless: PUBLIC_URL was checked by loadServerlessSettings');
   const queue = routeStepsByTopic(publish(publicUrl), routed);
 
   const cloud = env.HCLOUD_TOKEN
@@ -110,7 +109,7 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
     scanner: opts.scanner ?? null,
     sha256: nodeSha256,
     queue,
-    steps: { baseUrl: opts.ownStepsBaseUrl, verifier: qstashVerifier({ current: qstash.current, next: qstash.next }) },
+    steps: { baseUrl: opts.ownStepsBaseUrl, verifier: qstashVerifier({ current: currentKey, next: nextKey }) },
     parser: opts.parser,
     embedder: new LocalHashEmbedder(),
     webhooks: opts.webhooks,

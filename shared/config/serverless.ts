@@ -126,9 +126,8 @@ export function loadServerlessSettings(source: Record<string, string | undefined
     problems.push({ key: 'STEP_BASE_URLS', message: 'must route parse=<base URL> to the Node or Lambda step runtime: Workers do not parse (no worker threads, no OCR, 128 MB of memory)' });
   }
   if (problems.length || !env || !extra.success || !env.DATABASE_URL) {
-    // De-duplicate: loadEnv's "required when … is set" and ours can name the same key.
-    const seen = new Set<string>();
-    throw new ConfigError(problems.filter((p) => (seen.has(p.key) ? false : (seen.add(p.key), true))));
+    // One problem per key: loadEnv's "required when … is set" and ours can name the same one.
+    throw new ConfigError(problems.filter((p, i) => problems.findIndex((q) => q.key === p.key) === i));
   }
   return {
     runtime,

@@ -57,7 +57,7 @@ export function byteProgress(mode: ProgressMode, opts: { verb: string; totalByte
       size: formatBytes(opts.totalBytes),
       files: `${filesDone}/${totalFiles}`,
       rate: `${formatBytes(Math.round(rate))}/s`,
-      eta: bytes >= opts.totalBytes ? '0s' : formatDuration(eta),
+      remaining: bytes >= opts.totalBytes ? '0s' : formatDuration(eta),
     };
   };
 
@@ -69,7 +69,7 @@ export function byteProgress(mode: ProgressMode, opts: { verb: string; totalByte
     let last = { bytes: 0, filesDone: 0, current: -1 };
     const print = (p: typeof last, note = '') => {
       const d = describe(p.bytes, p.filesDone);
-      stream.write(`${opts.verb} ${d.files} files · ${d.sent} of ${d.size} · ${d.rate} · ETA ${d.eta}${note}\n`);
+      stream.write(`${opts.verb} ${d.files} files · ${d.sent} of ${d.size} · ${d.rate} · ETA ${d.remaining}${note}\n`);
       lastLine = Date.now();
     };
     return {
@@ -80,7 +80,7 @@ export function byteProgress(mode: ProgressMode, opts: { verb: string; totalByte
           lastFiles = p.filesDone;
           if (p.filesDone > 0) print(p, ` · done ${opts.filenames[p.filesDone - 1] ?? ''}`);
         } else if (Date.now() - lastLine >= LINE_INTERVAL_MS) {
-          print(p, p.current >= 0 ? ` · sending ${opts.filenames[p.current]}` : '');
+          print(p, p.current >= 0 ? ` · at ${opts.filenames[p.current]}` : '');
         }
       },
       stop() {
@@ -92,7 +92,8 @@ export function byteProgress(mode: ProgressMode, opts: { verb: string; totalByte
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: `${opts.verb} [{bar}] {percentage}% | {sent}/{size} | files {files} | {rate} | ETA {eta}`,
+      // `remaining`, not cli-progress's own `eta`: ours follows the rate of the last few seconds.
+      format: `${opts.verb} [{bar}] {percentage}% | {sent}/{size} | files {files} | {rate} | ETA {remaining}`,
       barsize: 24,
       hideCursor: true,
       clearOnComplete: false,

@@ -228,6 +228,17 @@ describe('Worker: request size', () => {
   });
 });
 
+describe('Worker: control-plane connection', () => {
+  it('reaches the control plane through the HYPERDRIVE binding when there is one', async () => {
+    // Hyperdrive hands the Worker a connection string; here it points straight at the control database.
+    // (A refused connection is not tried here: postgres.js's Workers build leaves that rejection unhandled.)
+    const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} };
+    const res = await worker.fetch(new Request(`${BASE}/api/v1/health/ready`), { ...env, HYPERDRIVE: { connectionString: settings.databaseUrl } }, ctx);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ checks: { database: { status: 'ok' } } });
+  });
+});
+
 describe('Worker: start-up refusals', () => {
   it('answers 500 problem+json naming what a Worker cannot run without', async () => {
     const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} };

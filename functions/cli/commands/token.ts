@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { rotateSigningKey } from '../../../shared/auth/keys';
-import { issueToken, parseTtl, SCOPES, type Scope } from '../../../shared/auth/tokens';
+import { issueToken, parseTtl, revokeToken, SCOPES, type Scope } from '../../../shared/auth/tokens';
 import { out, withRuntime } from '../runtime';
 
 const parseScopes = (value: string): Scope[] => {
@@ -24,6 +24,19 @@ export function registerTokenCommands(program: Command) {
           sub: opts.sub, tenantId: opts.tenant ?? null, scopes: opts.scopes, ttlSeconds: parseTtl(opts.ttl),
         });
         out(jwt);
+      });
+    });
+
+  token
+    .command('revoke <jti>')
+    .description('revoke a token by its jti (the `jti` claim); it is refused from now on')
+    .option('--tenant <tenant_id>')
+    .option('--expires <iso>', 'when the token expires (kept on the list until then; default 30 days)')
+    .action(async (jti: string, opts: { tenant?: string; expires?: string }) => {
+      await withRuntime('frostbyte token revoke', async ({ services }) => {
+        const expiresAt = opts.expires ? new Date(opts.expires) : new Date(services.clock.now().getTime() + 30 * 86_400_000);
+        await revokeToken(services.control, services.clock, { jti, tenantId: opts.tenant ?? null, expiresAt });
+        out(`revoked ${jti}`);
       });
     });
 

@@ -1,5 +1,5 @@
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import * as v from 'valibot';
 import type { Manifest } from '../../../shared/intake/manifest';
@@ -134,7 +134,7 @@ async function digestInputs(paths: readonly string[], mode: ProgressMode): Promi
   const sizes = await Promise.all(files.map(async (f) => (await stat(f)).size));
   const totalBytes = sizes.reduce((a, b) => a + b, 0);
   // A progress bar only pays off when hashing takes a moment (≥ 64 MiB).
-  const bar = byteProgress(totalBytes >= 64 * 1024 * 1024 ? mode : 'none', { verb: 'hashing', totalBytes, filenames: files });
+  const bar = byteProgress(totalBytes >= 64 * 1024 * 1024 ? mode : 'none', { verb: 'hashing', totalBytes, filenames: files.map((f) => basename(f)) });
   const digests: FileDigest[] = [];
   let bytes = 0;
   for (const f of files) {
