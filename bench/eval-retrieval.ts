@@ -10,7 +10,6 @@
  * Prints recall@5 for keyword, vector and hybrid per question type, and checks that hybrid is not
  * worse than the better of the other two on either type (exit code 1 if it is).
  */
-import { readFileSync } from 'node:fs';
 import { ManualClock } from '../shared/clock';
 import { LocalHashEmbedder } from '../shared/index/embedder';
 import { buildIndexTables } from '../shared/index/schema';
@@ -218,7 +217,7 @@ async function main() {
   const started = performance.now();
   const t = await openIndexTestDb('pglite', '');
   const schema = 'tenant_eval';
-  await createIndexSchema(t.db, schema, readFileSync(new URL('../shared/index/vector-migration.sql', import.meta.url), 'utf8'));
+  await createIndexSchema(t.db, schema);
   const tables = buildIndexTables(schema);
   const embedder = new LocalHashEmbedder();
   const clock = new ManualClock();

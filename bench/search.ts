@@ -9,7 +9,7 @@
  * 50 + RRF) and as the bare SQL full-text query on the same table, interleaved. Prints p50/p95 of
  * both, their ratio and the goals: hybrid p95 <= 3 x bare full-text p95, and hybrid p95 <= 50 ms.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -152,7 +152,7 @@ async function main() {
     if (reuse) console.log(`reusing the ${TOTAL.toLocaleString('en')} chunks and HNSW index in ${dir}`);
     else {
       await db.execute(sql.raw(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`));
-      await createIndexSchema(db, SCHEMA, readFileSync(new URL('../shared/index/vector-migration.sql', import.meta.url), 'utf8'), { withHnsw: false });
+      await createIndexSchema(db, SCHEMA, { withHnsw: false });
     }
     const tables = buildIndexTables(SCHEMA);
     const embedder = new LocalHashEmbedder();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../shared/index/embedder';
 import { batchForm, manifestFor, text, tinyPdf, type TestFile } from './helpers/batch';
 import { startRuntime, type TestRuntime } from './helpers/runtime';
+import { settleBatch } from './helpers/wait';
 import { runCli } from './helpers/server-process';
 
 /** What support and on-call engineers do with a batch: read the report, find dead letters, retry. */
@@ -19,14 +20,7 @@ describe('pipeline operations on the embedded relay', () => {
   afterAll(async () => rt?.close());
 
   const get = (path: string, auth = token, headers: Record<string, string> = {}) => rt.app.request(path, { headers: { authorization: `Bearer ${auth}`, ...headers } });
-  async function settle(batch: string) {
-    for (let i = 0; i < 1200; i++) {
-      const s = await (await get(`/api/v1/ingest/${tenant}/batch/${batch}`)).json();
-      if (s.status !== 'processing') return s;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('batch did not settle');
-  }
+  const settle = (batch: string) => settleBatch(rt.app, tenant, token, batch);
 
   it('reports per-file outcome, pages, chunks and a remediation line, as JSON and Markdown', async () => {
     const files: TestFile[] = [

@@ -3,16 +3,8 @@ import { listEvents } from '../shared/audit/queries';
 import { verifyLogChain } from '../shared/audit/queries';
 import { batchForm, manifestFor, text, tinyPdf, type TestFile } from './helpers/batch';
 import { startRuntime, type DbKind, type TestRuntime } from './helpers/runtime';
+import { waitFor } from './helpers/wait';
 
-async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (done(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.each<DbKind>(['pglite', 'postgres'])('pipeline on %s', (kind) => {
   let rt: TestRuntime;

@@ -4,6 +4,7 @@ import { flushAuditOutbox } from '../shared/audit/flush';
 import { LocalHashEmbedder } from '../shared/index/embedder';
 import { batchForm, manifestFor, sha256, text, tinyPdf, type TestFile } from './helpers/batch';
 import { startRuntime, type DbKind, type TestRuntime } from './helpers/runtime';
+import { settleBatch, type BatchStatusView } from './helpers/wait';
 
 const corpus = (): TestFile[] => [
   { file_id: 'msa', filename: 'msa.pdf', mime_type: 'application/pdf', bytes: tinyPdf('Either party may terminate this agreement with ninety days written notice') },
@@ -11,14 +12,6 @@ const corpus = (): TestFile[] => [
   { file_id: 'fees', filename: 'fees.csv', mime_type: 'text/csv', bytes: text('service,annual fee\nhosting,12000\nsupport,3000\n') },
 ];
 
-async function settle(rt: TestRuntime, tenant: string, token: string, batch: string) {
-  for (let i = 0; i < 1200; i++) {
-    const s = await (await rt.app.request(`/api/v1/ingest/${tenant}/batch/${batch}`, { headers: { authorization: `Bearer ${token}` } })).json();
-    if (s.status !== 'processing') return s;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('batch did not settle');
-}
 
 /** Top hits per database, as (file, page, offsets): chunk ids differ because doc ids do. */
 const results: Record<string, string[]> = {};
@@ -30,7 +23,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('retrieval on %s', (kind) => {
   let b: string;
   let tokA: string;
   let tokB: string;
-  let statusA: { files: { file_id: string; doc_id: string; sha256: string }[] };
+  let statusA: BatchStatusView;
 
   beforeAll(async () => {
     rt = await startRuntime(kind, {}, { pipeline: true });
@@ -43,8 +36,8 @@ describe.each<DbKind>(['pglite', 'postgres'])('retrieval on %s', (kind) => {
       const res = await rt.app.request(`/api/v1/ingest/${t}/batch`, { method: 'POST', body: batchForm(manifestFor(t, 'ret-1', f), f), headers: { authorization: `Bearer ${tok}` } });
       expect(res.status).toBe(202);
     }
-    statusA = await settle(rt, a, tokA, 'ret-1');
-    await settle(rt, b, tokB, 'ret-1');
+    statusA = await settleBatch(rt.app, a, tokA, 'ret-1');
+    await settleBatch(rt.app, b, tokB, 'ret-1');
   });
   afterAll(async () => rt?.close());
 
@@ -124,7 +117,7 @@ describe.each<DbKind>(['pglite', 'postgres'])('retrieval on %s', (kind) => {
 
   it('keeps tenants apart: identical documents, only your own chunks, other ids 404', async () => {
     const fromB = await (await search(b, tokB, { query_text: 'terminate agreement notice', top_k: 10 })).json();
-    const bDocs = new Set((await settle(rt, b, tokB, 'ret-1')).files.map((f: { doc_id: string }) => f.doc_id));
+    const bDocs = new Set((await settleBatch(rt.app, b, tokB, 'ret-1')).files.map((f: { doc_id: string }) => f.doc_id));
     expect(fromB.chunks.length).toBeGreaterThan(0);
     expect(fromB.chunks.every((c: { doc_id: string }) => bDocs.has(c.doc_id))).toBe(true);
     const aDoc = statusA.files[0].doc_id;

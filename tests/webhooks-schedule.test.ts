@@ -9,6 +9,7 @@ import { DISABLE_AFTER_MS } from '../shared/webhooks/deliver';
 import { startWebhookReceiver, type WebhookReceiver } from './doubles/webhook-receiver';
 import { batchForm, manifestFor, text, type TestFile } from './helpers/batch';
 import { ManualClock, startRuntime, uniqueName, type TestRuntime } from './helpers/runtime';
+import { waitFor } from './helpers/wait';
 
 /**
  * The default retry schedule (about three and a half days) and the five-day disabling rule,
@@ -20,15 +21,6 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DEFAULT_SCHEDULE_MS = [5_000, 5 * MIN, 30 * MIN, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR];
 
-async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (done(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Delivery {
   id: string;

@@ -5,6 +5,7 @@ import { listEvents } from '../shared/audit/queries';
 import { startWebhookReceiver, type WebhookReceiver } from './doubles/webhook-receiver';
 import { batchForm, manifestFor, text, type TestFile } from './helpers/batch';
 import { startRuntime, uniqueName, type DbKind, type TestRuntime } from './helpers/runtime';
+import { waitFor } from './helpers/wait';
 
 /**
  * Webhooks end to end: the real pipeline completes batches, the local relay runs the webhook step,
@@ -12,15 +13,6 @@ import { startRuntime, uniqueName, type DbKind, type TestRuntime } from './helpe
  * Retries use a short schedule here (200 ms); tests/webhooks-schedule.test.ts walks the real one.
  */
 
-async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (done(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Endpoint {
   id: string;

@@ -45,7 +45,10 @@ export interface LambdaHandlerOptions {
 
 type HttpHandler = (event: LambdaEvent, context?: LambdaContext) => ReturnType<ReturnType<typeof handle>>;
 
-/** Connections per pool. Lambda serves one request at a time per container; RDS-style limits apply per container. */
+/**
+ * Connections per pool, kept by a container between requests (it serves one at a time).
+ * PostgreSQL's max_connections must cover concurrent containers × (4 + 2 per tenant they touch).
+ */
 const POOL_SIZE = { control: 4, tenant: 2 };
 
 /** Builds the handlers of one container from its settings (process.env in production, a test's env in tests). */

@@ -47,6 +47,11 @@
  *   an async iterable of chunks (e.g. `fs.createReadStream(path)`, a fetch body) — not of lines.
  *
  * `sha256` is `services.sha256` (native). Functions that take it optionally fall back to WebCrypto.
+ * `after_seq` in an export selection continues a feed right after a previous export's last_seq.
+ *
+ * Verbs over this library (API, steps, CLI, scheduler): service.ts (reads that flush the outbox
+ * first, requestExport/runExport and the export files, the live feed) and schedules.ts
+ * (create/list/delete schedules, runDueAuditSchedules for every runtime's cron).
  * Docs for support and SIEM teams: docs/audit.md.
  */
 export { AUDIT_EVENT_TYPES, AUDIT_RESOURCE_TYPES, GENESIS_HASH, isAuditEventType, isAuditResourceType } from './types';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock';
-import { rowsOf } from '../db/migrate';
+import { applyMigrations, rowsOf } from '../db/migrate';
 import type { ParsedDocument } from '../parse/types';
 import type { Chunk } from './chunk';
 import { chunkDocument } from './chunk';
@@ -14,7 +14,6 @@ import { chunkSetHash, embedChunks, findStepRun, indexParsedDocument, recordStep
 import type { IndexTestDb } from './testing';
 import { createIndexSchema, dropSchema, openIndexTestDb } from './testing';
 
-const VECTOR_SQL = readFileSync(new URL('./vector-migration.sql', import.meta.url), 'utf8');
 const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const embedder = new LocalHashEmbedder();
 const clock = new ManualClock(new Date('2026-03-01T10:00:00Z'));
@@ -68,7 +67,7 @@ describe.each(['pglite', 'postgres'] as const)('index storage on %s', (kind) => 
   async function freshTables() {
     const schema = `tenant_idx_${randomBytes(5).toString('hex')}`;
     schemas.push(schema);
-    await createIndexSchema(t.db, schema, VECTOR_SQL);
+    await createIndexSchema(t.db, schema);
     return { schema, tables: buildIndexTables(schema) };
   }
 
@@ -160,6 +159,21 @@ describe.each(['pglite', 'postgres'] as const)('index storage on %s', (kind) => 
     await expect(replaceDocumentChunks(t.db, tables, 'doc_e', chunks, zero, { lineage: lineage('doc_e'), now: clock.now() })).rejects.toThrow(/zero or not finite/);
     await expect(replaceDocumentChunks(t.db, tables, 'doc_e', chunks, { ...good, vectors: [] }, { lineage: lineage('doc_e'), now: clock.now() })).rejects.toThrow(/0 embeddings for 1 chunks/);
     expect(await storedChunks(schema)).toHaveLength(chunks.length);
+  });
+
+  it('storage-migration.sql keeps the tsvector in the row and the vectors out of it', async () => {
+    const { schema } = await freshTables();
+    const storageSql = readFileSync(new URL('./storage-migration.sql', import.meta.url), 'utf8');
+    // Applied twice (tags differ): a re-run of the custom migration must be harmless.
+    for (const tag of ['storage_a', 'storage_b']) await applyMigrations(t.db, [{ tag, sql: storageSql }], { schema, tenantSchema: schema });
+    const rows = rowsOf<{ attname: string; attstorage: string }>(
+      await t.db.execute(sql`SELECT attname, attstorage FROM pg_attribute WHERE attrelid = ${`"${schema}"."chunks"`}::regclass AND attname IN ('tsv', 'embedding', 'embedding_vec') ORDER BY attname`),
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.attname, r.attstorage]))).toEqual({
+      embedding: 'e',
+      tsv: 'm',
+      ...(t.capabilities.vector ? { embedding_vec: 'e' } : {}),
+    });
   });
 
   it('records idempotent step runs once per (document, step, input sha256, code version)', async () => {

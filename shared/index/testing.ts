@@ -1,33 +1,22 @@
-import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
 import { sql } from 'drizzle-orm';
 import { applyMigrations } from '../db/migrate';
-import { TEMPLATE_SCHEMA } from '../db/schema/template';
-import type { Db, DbCapabilities, Migration } from '../db/types';
+import type { Db, DbCapabilities } from '../db/types';
 import { openPglite, openPostgres } from '../node/databases';
-import * as indexSchema from './schema';
+import { loadMigrations } from '../node/migrations';
 
 /**
- * Tests and benchmarks only (drizzle-kit is a dev dependency; never import this from runtime code).
- * Builds the index tables exactly as drizzle-kit generates them for the tenant migrations, until
- * the generated tenant migration includes shared/index/schema.ts. `vectorMigrationSql` is the text
- * of vector-migration.sql, read by the (Node) caller.
+ * Tests and benchmarks only (Node: it reads the migration files). Never import from runtime code.
  */
-export async function buildIndexMigrations(vectorMigrationSql: string, opts: { withHnsw?: boolean } = {}): Promise<Migration[]> {
-  const empty = generateDrizzleJson({});
-  const current = generateDrizzleJson({ ...indexSchema }, undefined, [TEMPLATE_SCHEMA]);
-  const statements = await generateMigration(empty, current);
-  // Benchmarks load first and build HNSW afterwards, much faster than growing it row by row.
-  const vector =
-    opts.withHnsw === false ? vectorMigrationSql.replace(/\n\s*EXECUTE 'CREATE INDEX IF NOT EXISTS "chunks_embedding_hnsw"[^\n]*/, '') : vectorMigrationSql;
-  return [
-    { tag: '9000_index_tables', sql: statements.join('\n--> statement-breakpoint\n') },
-    { tag: '9001_index_vector', sql: vector },
-  ];
-}
 
-/** Creates a tenant-like schema holding the index tables (plus the vector column where available). */
-export async function createIndexSchema(db: Db, schemaName: string, vectorMigrationSql: string, opts: { withHnsw?: boolean } = {}) {
-  await applyMigrations(db, await buildIndexMigrations(vectorMigrationSql, opts), { schema: schemaName, tenantSchema: schemaName });
+/**
+ * Creates a tenant schema with the production tenant migrations (drizzle/tenant), so tests and
+ * benchmarks run on exactly the tables, vector column and indexes a tenant gets. `withHnsw: false`
+ * drops the HNSW index afterwards: bulk loads build it once at the end, much faster than growing
+ * it row by row.
+ */
+export async function createIndexSchema(db: Db, schemaName: string, opts: { withHnsw?: boolean } = {}) {
+  await applyMigrations(db, loadMigrations('tenant'), { schema: schemaName, tenantSchema: schemaName });
+  if (opts.withHnsw === false) await db.execute(sql.raw(`DROP INDEX IF EXISTS "${schemaName}"."chunks_embedding_hnsw"`));
 }
 
 export interface IndexTestDb {
@@ -36,12 +25,9 @@ export interface IndexTestDb {
   close(): Promise<void>;
 }
 
-/**
- * PGlite in memory (with pgvector) or the PostgreSQL server. `memory://` rather than no data dir:
- * PGlite 0.5 drops the options (and so the vector extension) when the first argument is undefined.
- */
+/** PGlite in memory (with pgvector) or the PostgreSQL server (here without pgvector). */
 export async function openIndexTestDb(kind: 'pglite' | 'postgres', databaseUrl: string): Promise<IndexTestDb> {
-  return kind === 'pglite' ? openPglite('memory://') : openPostgres(databaseUrl, { max: 4 });
+  return kind === 'pglite' ? openPglite() : openPostgres(databaseUrl, { max: 4 });
 }
 
 export async function dropSchema(db: Db, schemaName: string) {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../http/errors';
@@ -15,7 +14,6 @@ import { createIndexSchema, dropSchema, openIndexTestDb } from '../index/testing
 import type { SearchHit, SearchInput, SearchMode } from './search';
 import { searchChunks } from './search';
 
-const VECTOR_SQL = readFileSync(new URL('../index/vector-migration.sql', import.meta.url), 'utf8');
 const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const embedder = new LocalHashEmbedder();
 const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
@@ -87,7 +85,7 @@ const CHUNKING = { targetChars: 50, maxChars: 400 };
 async function loadCorpus(t: IndexTestDb, schemas: string[], indexEmbedder: Embedder = embedder): Promise<IndexTables> {
   const schema = `tenant_srch_${randomBytes(5).toString('hex')}`;
   schemas.push(schema);
-  await createIndexSchema(t.db, schema, VECTOR_SQL);
+  await createIndexSchema(t.db, schema);
   const tables = buildIndexTables(schema);
   for (const d of DOCS) {
     await indexParsedDocument(
@@ -226,7 +224,7 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
     // return nothing for the weather document; pgvector's iterative scan keeps walking the graph.
     const schema = `tenant_srch_${randomBytes(5).toString('hex')}`;
     schemas.push(schema);
-    await createIndexSchema(t.db, schema, VECTOR_SQL);
+    await createIndexSchema(t.db, schema);
     const many = buildIndexTables(schema);
     for (let d = 0; d < 25; d++) {
       const docId = `doc_bulk_${d}`;
