@@ -71,7 +71,7 @@ describe('frostbyte audit against a running server', () => {
     const submitted = await fetch(`${server.url}/api/v1/ingest/${tenant}/batch`, {
       method: 'POST', headers: { authorization: `Bearer ${tokens.ingest}` }, body: batchForm(manifestFor(tenant, 'batch-legal-1', files), files),
     });
-    expect(submitted.status).toBe(202);
+    expect(submitted.status, await submitted.text()).toBe(202);
     const until = Date.now() + 60_000;
     for (;;) {
       const status = await api(tokens.ingest, `/ingest/${tenant}/batch/batch-legal-1`);

@@ -81,8 +81,8 @@ describe('frostbyte manifest / submit / status / resubmit', () => {
     const sent = await runCli(['submit', manifestPath, '--dir', docs, '--watch', '--interval', '0.3'], env);
     expect(sent.code, `${sent.stdout}\n${sent.stderr}`).toBe(2);
     expect(sent.stderr).toMatch(/notes\.txt \(notes\) is \d+ bytes on disk but 65 in the manifest/);
-    // Piped stderr: plain progress lines, one per file, then per-stage lines while watching.
-    expect(sent.stderr).toMatch(/uploading 3\/3 files · .* · ETA 0s · done notes\.txt/);
+    // Piped stderr: plain progress lines (every 2 s, then a summary), then per-stage lines while watching.
+    expect(sent.stderr).toMatch(/uploading finished: 3\/3 files, [\d.]+ \w+ in \d+s/);
     expect(sent.stderr).toMatch(/dana-002: completed_with_errors · intake 3\/3 \(1 failed\) · parse 2\/2 · index 2\/2/);
     expect(sent.stdout).toMatch(/3 files: 2 accepted, 0 duplicate, 1 rejected, 0 quarantined/);
     expect(sent.stdout).toMatch(/notes\s+notes\.txt\s+rejected\s+CHECKSUM_MISMATCH/);

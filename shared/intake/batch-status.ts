@@ -58,11 +58,17 @@ export function summaryOf(statuses: FileStatus[]) {
   };
 }
 
-export async function getBatchStatus(plane: DataPlane, batchId: string) {
+/** A batch and its files in manifest order, or NOT_FOUND (for this tenant's data plane only). */
+export async function loadBatch(plane: DataPlane, batchId: string) {
   const { batches, files } = plane.tables;
   const [batch] = await plane.db.select().from(batches).where(eq(batches.batchId, batchId)).limit(1);
   if (!batch) throw new AppError('NOT_FOUND', `Batch ${batchId} was not found.`);
   const rows = await plane.db.select().from(files).where(eq(files.batchId, batchId)).orderBy(asc(files.position));
+  return { batch, rows };
+}
+
+export async function getBatchStatus(plane: DataPlane, batchId: string) {
+  const { batch, rows } = await loadBatch(plane, batchId);
   return {
     batch_id: batch.batchId,
     tenant_id: plane.tenantId,

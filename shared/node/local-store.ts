@@ -5,7 +5,7 @@ import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
-import type { ObjectStore } from '../storage/object-store';
+import { assertKeyPrefix as assertPrefix, assertObjectKey as assertKey, type ObjectStore } from '../storage/object-store';
 
 /**
  * The embedded object store: one folder per tenant bucket under `rootDir`, one file per object,
@@ -274,21 +274,11 @@ function assertBucketName(bucket: string) {
  * out of the way of in-flight writes.
  */
 export function assertObjectKey(key: string) {
-  if (!isValidKeyPath(key, false)) throw new Error(`invalid object key: ${JSON.stringify(key)}`);
+  assertKey(key, TEMP_PREFIX);
 }
 
 function assertKeyPrefix(prefix: string) {
-  if (!isValidKeyPath(prefix, true)) throw new Error(`invalid object key prefix: ${JSON.stringify(prefix)}`);
-}
-
-function isValidKeyPath(key: string, isPrefix: boolean): boolean {
-  if (isPrefix && key === '') return true;
-  if (key === '' || new TextEncoder().encode(key).byteLength > 1024) return false;
-  if (/[\u0000-\u001f\u007f\\]/.test(key)) return false;
-  const segments = key.split('/');
-  // A prefix may end with `/` (an empty last segment); a key may not.
-  const checked = isPrefix && key.endsWith('/') ? segments.slice(0, -1) : segments;
-  return checked.every((s) => s !== '' && s !== '.' && s !== '..' && !s.startsWith(TEMP_PREFIX));
+  assertPrefix(prefix, TEMP_PREFIX);
 }
 
 function isErrno(err: unknown, code: string): boolean {

@@ -13,8 +13,8 @@ export function progressMode(opts: { quiet?: boolean; stream?: NodeJS.WriteStrea
   return (opts.stream ?? process.stderr).isTTY ? 'bar' : 'lines';
 }
 
-/** How often a plain-lines reporter may print while nothing else happens (ms). */
-const LINE_INTERVAL_MS = 5_000;
+/** How often a plain-lines reporter prints (ms). */
+const LINE_INTERVAL_MS = 2_000;
 
 /** Bytes/second over a sliding window, so the rate and ETA follow the current speed. */
 class RateMeter {
@@ -64,27 +64,24 @@ export function byteProgress(mode: ProgressMode, opts: { verb: string; totalByte
   if (mode === 'none') return { update: () => {}, stop: () => {} };
 
   if (mode === 'lines') {
-    let lastLine = 0;
-    let lastFiles = -1;
+    // A line every few seconds while work is going on (a log should not get one line per file of
+    // a 10,000-file batch), then one summary line.
+    let lastLine = Date.now();
     let last = { bytes: 0, filesDone: 0, current: -1 };
-    const print = (p: typeof last, note = '') => {
-      const d = describe(p.bytes, p.filesDone);
-      stream.write(`${opts.verb} ${d.files} files · ${d.sent} of ${d.size} · ${d.rate} · ETA ${d.remaining}${note}\n`);
-      lastLine = Date.now();
-    };
     return {
       update(p) {
         meter.add(p.bytes);
         last = p;
-        if (p.filesDone !== lastFiles) {
-          lastFiles = p.filesDone;
-          if (p.filesDone > 0) print(p, ` · done ${opts.filenames[p.filesDone - 1] ?? ''}`);
-        } else if (Date.now() - lastLine >= LINE_INTERVAL_MS) {
-          print(p, p.current >= 0 ? ` · at ${opts.filenames[p.current]}` : '');
-        }
+        if (Date.now() - lastLine < LINE_INTERVAL_MS) return;
+        const d = describe(p.bytes, p.filesDone);
+        const at = p.current >= 0 ? ` · at ${opts.filenames[p.current]}` : '';
+        stream.write(`${opts.verb} ${d.files} files · ${d.sent} of ${d.size} · ${d.rate} · ETA ${d.remaining}${at}\n`);
+        lastLine = Date.now();
       },
       stop() {
-        stream.write(`${opts.verb} finished: ${totalFiles} files, ${formatBytes(last.bytes)} in ${formatDuration((Date.now() - started) / 1000)}\n`);
+        const seconds = (Date.now() - started) / 1000;
+        const rate = seconds > 0 ? ` (${formatBytes(Math.round(last.bytes / seconds))}/s)` : '';
+        stream.write(`${opts.verb} finished: ${last.filesDone}/${totalFiles} files, ${formatBytes(last.bytes)} in ${formatDuration(seconds)}${rate}\n`);
       },
     };
   }

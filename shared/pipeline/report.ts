@@ -1,15 +1,10 @@
-import { asc, eq } from 'drizzle-orm';
 import type { DataPlane } from '../tenants/data-plane';
-import { AppError } from '../http/errors';
-import { summaryOf } from '../intake/batch-status';
+import { loadBatch, summaryOf } from '../intake/batch-status';
 import { remediationFor } from './remediation';
 
 /** The acceptance report of a batch: per-file outcome, pages, chunks, warnings, and what to do. */
 export async function buildBatchReport(plane: DataPlane, batchId: string) {
-  const { batches, files } = plane.tables;
-  const [batch] = await plane.db.select().from(batches).where(eq(batches.batchId, batchId)).limit(1);
-  if (!batch) throw new AppError('NOT_FOUND', `Batch ${batchId} was not found.`);
-  const rows = await plane.db.select().from(files).where(eq(files.batchId, batchId)).orderBy(asc(files.position));
+  const { batch, rows } = await loadBatch(plane, batchId);
   return {
     batch_id: batch.batchId,
     tenant_id: plane.tenantId,

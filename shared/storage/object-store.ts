@@ -29,3 +29,27 @@ export const rawKey = (tenantId: string, fileId: string, sha256: string) => `raw
 export const quarantineKey = (tenantId: string, fileId: string, sha256: string) => `quarantine/${tenantId}/${fileId}/${sha256}`;
 export const parsedKey = (tenantId: string, docId: string, parserVersion: string) => `parsed/${tenantId}/${docId}/${parserVersion}.json`;
 export const stagingKey = (tenantId: string, uploadId: string) => `staging/${tenantId}/${uploadId}`;
+
+/**
+ * Keys are relative `/`-separated paths: no empty, `.` or `..` segments, no leading `/`, no
+ * backslashes or control characters, at most 1024 bytes (S3's limit). Both stores apply the same
+ * rules, so a key that works embedded also works in production. `reserved` names segment
+ * prefixes a store keeps for itself (the local store's temp files).
+ */
+export function isValidKeyPath(key: string, isPrefix: boolean, reserved?: string): boolean {
+  if (isPrefix && key === '') return true;
+  if (key === '' || new TextEncoder().encode(key).byteLength > 1024) return false;
+  if (/[\u0000-\u001f\u007f\\]/.test(key)) return false;
+  const segments = key.split('/');
+  // A prefix may end with `/` (an empty last segment); a key may not.
+  const checked = isPrefix && key.endsWith('/') ? segments.slice(0, -1) : segments;
+  return checked.every((s) => s !== '' && s !== '.' && s !== '..' && !(reserved && s.startsWith(reserved)));
+}
+
+export function assertObjectKey(key: string, reserved?: string) {
+  if (!isValidKeyPath(key, false, reserved)) throw new Error(`invalid object key: ${JSON.stringify(key)}`);
+}
+
+export function assertKeyPrefix(prefix: string, reserved?: string) {
+  if (!isValidKeyPath(prefix, true, reserved)) throw new Error(`invalid object key prefix: ${JSON.stringify(prefix)}`);
+}

@@ -14,7 +14,7 @@ import {
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { ObjectStore } from './object-store';
+import { assertKeyPrefix, assertObjectKey, type ObjectStore } from './object-store';
 
 export interface S3ClientSettings {
   endpoint: string;
@@ -307,24 +307,3 @@ function isMissingKey(err: unknown): boolean {
   return errorName(err) === 'NoSuchKey';
 }
 
-/**
- * The same key rules as the local folder store (shared/node/local-store.ts), so a key that works
- * embedded also works in production: relative `/`-separated paths without empty, `.` or `..`
- * segments, backslashes or control characters, at most 1024 bytes.
- */
-function assertObjectKey(key: string) {
-  if (!isValidKeyPath(key, false)) throw new Error(`invalid object key: ${JSON.stringify(key)}`);
-}
-
-function assertKeyPrefix(prefix: string) {
-  if (!isValidKeyPath(prefix, true)) throw new Error(`invalid object key prefix: ${JSON.stringify(prefix)}`);
-}
-
-function isValidKeyPath(key: string, isPrefix: boolean): boolean {
-  if (isPrefix && key === '') return true;
-  if (key === '' || new TextEncoder().encode(key).byteLength > 1024) return false;
-  if (/[\u0000-\u001f\u007f\\]/.test(key)) return false;
-  const segments = key.split('/');
-  const checked = isPrefix && key.endsWith('/') ? segments.slice(0, -1) : segments;
-  return checked.every((s) => s !== '' && s !== '.' && s !== '..');
-}
