@@ -16,7 +16,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/pglite';
+import type { Db, DbCapabilities } from '../shared/db/types';
 import { rowsOf } from '../shared/db/migrate';
 import type { Chunk } from '../shared/index/chunk';
 import { chunkIdOf } from '../shared/index/chunk';
@@ -34,6 +38,8 @@ const { values: args } = parseArgs({
     'chunks-per-doc': { type: 'string', default: '100' },
     /** Keep the database here; a later run with the same --chunks reuses it and skips the load. */
     'data-dir': { type: 'string' },
+    /** Experiment: PGlite's shared_buffers (default 128MB), to show the effect of an HNSW index that fits. */
+    'shared-buffers': { type: 'string' },
   },
 });
 const TOTAL = Number(args.chunks);
@@ -133,6 +139,14 @@ function queryFrom(text: string): string {
   return [...picked].join(' ');
 }
 
+/** openPglite with one more start parameter; the rest as the embedded default sets it up. */
+async function openPgliteWith(dir: string, sharedBuffers: string) {
+  const pg = new PGlite(dir, { extensions: { vector }, startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffers}`] });
+  await pg.waitReady;
+  await pg.exec(`CREATE EXTENSION IF NOT EXISTS vector; SET maintenance_work_mem = '512MB'`);
+  return { db: drizzle(pg) as unknown as Db, pg, capabilities: { vector: true, kind: 'pglite' } as DbCapabilities, close: () => pg.close() };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
@@ -146,7 +160,8 @@ async function main() {
   // Latency percentiles mean little on a busy machine: say how busy it was.
   const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`${cpus().length} cores, load average ${load()}`);
-  const { db, pg, capabilities, close } = await openPglite(dir);
+  const { db, pg, capabilities, close } = args['shared-buffers'] ? await openPgliteWith(dir, args['shared-buffers']) : await openPglite(dir);
+  console.log(`PGlite shared_buffers ${(await pg.query<{ shared_buffers: string }>('SHOW shared_buffers')).rows[0].shared_buffers}`);
   try {
     const existing = await pg.query<{ n: number; hnsw: boolean }>(
       `SELECT (SELECT count(*)::int FROM "${SCHEMA}".chunks) AS n, to_regclass('"${SCHEMA}".chunks_embedding_hnsw') IS NOT NULL AS hnsw`,

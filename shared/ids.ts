@@ -1,7 +1,7 @@
 import { uuidv7 } from 'uuidv7';
 
 /** Prefixes of every id Frostbyte mints (DESIGN §8): sortable because UUIDv7 leads with time. */
-export type IdPrefix = 'bat' | 'doc' | 'rcp' | 'chk' | 'evt' | 'exp' | 'req' | 'jti' | 'msg' | 'whk' | 'dlv' | 'qry' | 'key';
+export type IdPrefix = 'sch' | 'bat' | 'doc' | 'rcp' | 'chk' | 'evt' | 'exp' | 'req' | 'jti' | 'msg' | 'whk' | 'dlv' | 'qry' | 'key';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${uuidv7().replaceAll('-', '')}`;

@@ -7,6 +7,7 @@ import type { Db, DbCapabilities, DbOrTx } from './db/types';
 import type { Sha256Factory } from './hash';
 import type { Embedder } from './index/embedder';
 import type { Logger } from './log';
+import type { Metrics } from './metrics';
 import type { DocumentParser } from './pipeline/ports';
 import type { Queue, SignatureVerifier } from './queue/queue';
 import type { MalwareScanner } from './scanner/malware-scanner';
@@ -37,6 +38,8 @@ export interface Services {
   /** Production parser (worker pool on Node); absent where this runtime does not parse. */
   parser?: DocumentParser;
   embedder?: Embedder;
+  /** Prometheus counters and histograms (Node); absent elsewhere. */
+  metrics?: Metrics;
   /** Where step routes live and how their signatures are checked. */
   steps?: { baseUrl: string; verifier: SignatureVerifier };
   /** Called after a transaction wrote outbox rows, so the relay publishes without waiting for a sweep. */

@@ -94,3 +94,29 @@ describe('pipeline operations on the embedded relay', () => {
     expect(bad.stderr).toContain('FILE_CORRUPTED');
   }, 60_000);
 });
+
+describe('metrics', () => {
+  it('serves Prometheus text to admins only, with per-tenant intake, step, queue and retrieval series', async () => {
+    const rt = await startRuntime('pglite', {}, { pipeline: true });
+    try {
+      const tenant = await rt.tenant('metrics');
+      const token = await rt.token(tenant, ['ingest', 'query']);
+      const files: TestFile[] = [{ file_id: 'm1', filename: 'm1.txt', mime_type: 'text/plain', bytes: text('Audit rights survive termination.\n') }];
+      await rt.app.request(`/api/v1/ingest/${tenant}/batch`, { method: 'POST', body: batchForm(manifestFor(tenant, 'm-1', files), files), headers: { authorization: `Bearer ${token}` } });
+      await settleBatch(rt.app, tenant, token, 'm-1');
+      await rt.app.request(`/api/v1/query/${tenant}/search`, { method: 'POST', body: JSON.stringify({ query_text: 'audit rights' }), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      expect((await rt.app.request('/metrics', { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
+      const res = await rt.app.request('/metrics', { headers: { authorization: `Bearer ${await rt.token(null, ['admin'])}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      const body = await res.text();
+      expect(body).toContain(`frostbyte_intake_files_total{tenant_id="${tenant}",outcome="accepted"} 1`);
+      expect(body).toContain(`frostbyte_intake_bytes_total{tenant_id="${tenant}"} ${files[0].bytes.length}`);
+      expect(body).toMatch(new RegExp(`frostbyte_step_duration_seconds_count\\{tenant_id="${tenant}",step="parse",outcome="done"\\} 1`));
+      expect(body).toMatch(new RegExp(`frostbyte_retrieval_latency_seconds_count\\{tenant_id="${tenant}",mode="hybrid"\\} 1`));
+      expect(body).toContain(`frostbyte_queue_depth_messages{tenant_id="${tenant}"} 0`);
+    } finally {
+      await rt.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { adminTokenRoutes } from './admin/tokens';
 import { auditRoutes } from './audit';
 import { docsRoutes } from './docs';
 import { health } from './health';
+import { metricsRoute } from './metrics';
 import { queryRoutes } from './query/search';
 import { batchStatusRoutes } from './ingest/batch-status';
 import { reportRoute } from './ingest/report';
@@ -21,6 +22,7 @@ export function buildApi(services: Services | (() => Services)) {
   const app = createApp(services);
   app.route('/', health);
   app.route('/', jwksRoute);
+  app.route('/', metricsRoute);
   app.route('/', docsRoutes);
   app.route('/api/v1', health);
   app.route('/api/v1', submitBatchRoute);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LocalHashEmbedder } from '../../shared/index/embedder';
 import { createParsePool } from '../../shared/node/parse-pool';
+import { createPrometheusMetrics } from '../../shared/node/metrics';
 import { PARSER_VERSION } from '../../shared/parse/parse-document';
 import type { DocumentParser } from '../../shared/pipeline/ports';
 import { localQueue } from '../../shared/queue/local-queue';
@@ -149,6 +150,7 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
   // inside the batch-completion and parse-failure transactions.
   services.webhooks = { sender: nodeWebhookSender(), resolveHost: nodeResolveHost };
   services.hooks = { ...services.hooks, ...webhookHooks(services) };
+  services.metrics = createPrometheusMetrics(() => services);
   return {
     services,
     embedded,

@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { and, asc, eq, lte } from 'drizzle-orm';
-import { uuidv7 } from 'uuidv7';
+import { newId } from '../ids';
 import { auditSchedules } from '../db/schema/control-operations';
 import { AppError, type FieldProblem } from '../http/errors';
 import { CONTROL } from '../queue/sweeper';
@@ -73,8 +73,7 @@ export async function createAuditSchedule(services: Services, tenantId: string, 
   await requireScheduleTenant(services, tenantId);
   const now = services.clock.now();
   const { cron, format, nextRunAt } = validateSchedule(input, now);
-  // `sch_` + UUIDv7 like every other Frostbyte id (sortable by creation time).
-  const id = `sch_${uuidv7().replaceAll('-', '')}`;
+  const id = newId('sch');
   const row = await services.control.transaction(async (tx) => {
     const [created] = await tx.insert(auditSchedules).values({ id, tenantId, cron, format, enabled: 1, lastRunAt: null, nextRunAt, createdAt: now }).returning();
     await appendEvents(tx, tenantId, [scheduleEvent('audit_schedule_created', created, actor)], services.clock, { sha256: services.sha256 });

@@ -437,6 +437,10 @@ async function commitBatch(
   }
   services.onAuditRecorded?.(tenant.id);
   if (receipt.accepted > 0) services.onOutboxWritten?.(tenant.id);
+  for (const o of outcomes) {
+    services.metrics?.count('frostbyte_intake_files_total', { tenant_id: tenant.id, outcome: o.outcome });
+    if (o.size) services.metrics?.count('frostbyte_intake_bytes_total', { tenant_id: tenant.id }, o.size);
+  }
   return receipt;
 }
 

@@ -81,10 +81,14 @@ export function stepRoutes(steps: StepDefinition<never>[] | StepDefinition<unkno
     const plane = await services.planes.forTenant(tenantId);
     const attempt = Number(c.req.header('upstash-retried') ?? '0') + 1;
     const messageId = c.req.header('upstash-message-id') ?? 'unknown';
+    const started = Date.now();
+    const timed = (outcome: string) => services.metrics?.observe('frostbyte_step_duration_seconds', { tenant_id: tenantId, step: topic, outcome }, (Date.now() - started) / 1000);
     try {
       const result = await step.run(services, plane, parsed.output, { attempt, messageId });
+      timed(result.status);
       return c.json(result);
     } catch (e) {
+      timed('retry');
       const retryAfter = e instanceof RetryableStepError ? e.retryAfterSeconds : 30;
       services.log.log('warn', 'step failed; the queue will retry', {
         component: 'steps', tenant_id: tenantId, topic, attempt, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),

@@ -13,7 +13,9 @@ import { detectStuckRuns } from '../tenants/orchestrator';
  */
 export async function sweepTenant(services: Services, tenantId: string, opts: { limit?: number } = {}) {
   const plane = await services.planes.forTenant(tenantId);
+  const flushStarted = Date.now();
   await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
+  services.metrics?.observe('frostbyte_audit_append_latency_seconds', { tenant_id: tenantId }, (Date.now() - flushStarted) / 1000);
   const relayed = await relayOutbox(services, plane, opts);
   if (relayed.sent || relayed.retried || relayed.dead) await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
   return relayed;

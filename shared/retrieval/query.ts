@@ -56,6 +56,7 @@ export async function runSearch(services: Services, plane: DataPlane, actor: str
     queryText: req.query_text, topK: req.top_k, mode: req.mode, filters: req.filters, embedder,
   });
   const latency = Date.now() - started;
+  services.metrics?.observe('frostbyte_retrieval_latency_seconds', { tenant_id: plane.tenantId, mode: result.mode }, latency / 1000);
   const queryId = newId('qry');
   await plane.db.transaction(async (tx) => {
     await recordEvent(tx, plane.tables, {
