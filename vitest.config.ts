@@ -17,7 +17,7 @@ export default defineConfig({
           exclude: ['tests/workers/**', 'node_modules/**'],
           globalSetup: ['tests/harness/global-setup.ts'],
           testTimeout: 60_000,
-          hookTimeout: 120_000,
+          hookTimeout: 180_000,
           // Two cores here: PGlite instances and parser workers are heavy, so files run two at a time.
           maxWorkers: 2,
         },

@@ -63,6 +63,8 @@ describe.each<DbKind>(['pglite', 'postgres'])('pipeline on %s', (kind) => {
     const failed = final.files.find((f: { file_id: string }) => f.file_id === 'file_017');
     expect(failed.status).toBe('parse_failed');
     expect(failed.error).toMatchObject({ stage: 'parse', code: 'FILE_CORRUPTED' });
+    expect(failed.stages.parse.state).toBe('failed');
+    expect(failed.stages.index).toEqual({ state: 'skipped', started_at: null, finished_at: null });
     expect(final.files.find((f: { file_id: string }) => f.file_id === 'ok').status).toBe('indexed');
   });
 });

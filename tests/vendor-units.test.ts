@@ -1,14 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Manifest } from '../shared/intake/manifest';
+import { ManifestFileSchema, ManifestSchema, type Manifest } from '../shared/intake/manifest';
+import { REMEDIATION } from '../shared/pipeline/remediation';
 import { readMultipart, readPartText } from '../shared/intake/multipart';
 import { encodeBatchUpload, type UploadProgress } from '../shared/node/batch-upload';
 import { digestFile } from '../shared/node/file-digest';
 import { collectInputFiles } from '../shared/node/local-files';
-import type { BatchStatusBody } from '../shared/vendor/api-schemas';
+import { QUARANTINE_REASONS, REJECT_REASONS, type BatchStatusBody } from '../shared/vendor/api-schemas';
 import { apiRoot, readTokenClaims } from '../shared/vendor/client';
 import { everyFileAccepted, formatTable, stageCounts } from '../shared/vendor/format';
 import { buildManifest, fileIdsFor, ManifestBuildError, type LocalFileFacts } from '../shared/vendor/manifest';
@@ -214,5 +215,23 @@ describe('small helpers', () => {
     expect(everyFileAccepted(receipt(['accepted', 'duplicate']))).toBe(true);
     expect(everyFileAccepted(receipt(['accepted', 'rejected']))).toBe(false);
     expect(everyFileAccepted(receipt(['quarantined']))).toBe(false);
+  });
+});
+
+describe('vendor guide', () => {
+  const guide = readFileSync(new URL('../docs/vendor-guide.md', import.meta.url), 'utf8');
+
+  it('explains every reason code a vendor can meet, with what to do', () => {
+    for (const code of [...REJECT_REASONS, ...QUARANTINE_REASONS, ...Object.keys(REMEDIATION)]) {
+      expect(guide, code).toMatch(new RegExp(`\\| \`${code}\` \\|`));
+    }
+    for (const code of ['MANIFEST_INVALID', 'MANIFEST_FILE_COUNT_MISMATCH', 'DUPLICATE_FILE_ID', 'BATCH_TOO_LARGE', 'BATCH_ID_CONFLICT', 'RATE_LIMIT_EXCEEDED', 'TOKEN_EXPIRED', 'TENANT_MISMATCH']) {
+      expect(guide, code).toContain(`\`${code}\``);
+    }
+  });
+
+  it('documents every manifest field the intake schema has', () => {
+    for (const field of Object.keys(ManifestSchema.entries).filter((f) => f !== 'files')) expect(guide).toContain(`| \`${field}\` |`);
+    for (const field of Object.keys(ManifestFileSchema.entries)) expect(guide).toContain(`| \`files[].${field}\` |`);
   });
 });

@@ -15,6 +15,7 @@ import {
 import { ListDeliveriesQuery } from '../../shared/webhooks/deliveries';
 import { CreateEndpointInput, DisableEndpointInput, RotateSecretInput, UpdateEndpointInput } from '../../shared/webhooks/endpoints';
 import { controlSteps, pipelineSteps } from '../steps';
+import { IssueTokenSchema, RevokeTokenSchema } from './admin/tokens';
 
 /**
  * The route registry behind /openapi.json: one entry per mounted route. tests/openapi.test.ts
@@ -46,6 +47,7 @@ export const API_INFO: Omit<OpenApiInfo, 'servers'> = {
     { name: 'Audit', description: 'The tenant\'s hash-chained audit log: events, chain checks, signed exports (docs/audit.md).' },
     { name: 'Admin: tenants', description: 'Platform operators: tenant lifecycle and provisioning.' },
     { name: 'Admin: pipeline', description: 'Platform operators: dead letters and per-file retries.' },
+    { name: 'Admin: tokens', description: 'Platform operators: mint and revoke API tokens.' },
     { name: 'Health', description: 'Liveness, readiness and public keys.' },
     { name: 'Reference', description: 'This document and its interactive page.' },
     { name: 'Internal', description: 'Queue step endpoints called by QStash or the local relay; not for API clients.' },
@@ -497,6 +499,35 @@ const adminRoutes: RouteDoc[] = [
   },
 ];
 
+const tokenRoutes: RouteDoc[] = [
+  {
+    method: 'post', path: '/api/v1/admin/tokens', operationId: 'issueToken', summary: 'Mint a token', tags: ['Admin: tokens'], access: { kind: 'admin' },
+    description: 'Tenant tokens name a `tenant_id`; admin tokens (scope `admin`) carry none. The token is in this answer only. CLI: `frostbyte token issue`.',
+    request: {
+      contentType: 'application/json', schema: IssueTokenSchema,
+      examples: {
+        vendor: { summary: 'A vendor token for 30 days', value: { tenant_id: 'acme-corp', scopes: ['ingest', 'query'], ttl: '30d', sub: 'dana@acme.example' } },
+        audit: { summary: 'A read-only audit token for a legal team', value: { tenant_id: 'acme-corp', scopes: ['audit'], ttl: '7d', sub: 'legal-export' } },
+      },
+    },
+    responses: { 201: json('The token (shown once) and its id, for revocation.', { token: 'eyJhbGciOiJFZERTQSIsImtpZCI6ImtleV8wMWEyMWM3Y2E1NTE3ZmMxYTk4OTNiNWIzMWVmZjQ5MSJ9.eyJzdWIiOiJkYW5hQGFjbWUuZXhhbXBsZSJ9.c2lnbmF0dXJl', jti: 'jti_01a21c7ce5e87c3aa1a0f1a2b3c4d5e6', expires_at: '2026-12-27T10:11:17.000Z', scopes: ['ingest', 'query'], tenant_id: 'acme-corp' }) },
+    errors: ['VALIDATION_FAILED', 'NOT_FOUND'],
+  },
+  {
+    method: 'post', path: '/api/v1/admin/tokens/revoke', operationId: 'revokeToken', summary: 'Revoke a token by its jti', tags: ['Admin: tokens'], access: { kind: 'admin' },
+    description: 'Requests with the token answer 401 `TOKEN_REVOKED` from then on.',
+    request: { contentType: 'application/json', schema: RevokeTokenSchema, examples: { leaked: { summary: 'A leaked vendor token', value: { jti: 'jti_01a21c7ce5e87c3aa1a0f1a2b3c4d5e6', tenant_id: 'acme-corp', expires_at: '2026-12-27T10:11:17.000Z' } } } },
+    responses: { 200: json('Revoked.', { jti: 'jti_01a21c7ce5e87c3aa1a0f1a2b3c4d5e6', revoked: true, listed_until: '2026-12-27T10:11:17.000Z' }) },
+    errors: ['VALIDATION_FAILED'],
+  },
+  {
+    method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics', tags: ['Admin: pipeline'], access: { kind: 'admin' },
+    description: '`frostbyte_{component}_{measurement}_{unit}` with a `tenant_id` label: intake bytes and files by outcome, step durations, queue depth and age, dead letters, retrieval latency, audit append latency. 404 on runtimes without metrics.',
+    responses: { 200: { description: 'Prometheus text exposition format.', contentType: 'text/plain', example: '# TYPE frostbyte_intake_files_total counter\nfrostbyte_intake_files_total{tenant_id="acme-corp",outcome="accepted"} 158\n' } },
+    errors: ['NOT_FOUND'],
+  },
+];
+
 const otherRoutes: RouteDoc[] = [
   {
     method: 'get', path: '/.well-known/jwks.json', operationId: 'jwks', summary: 'Public keys for tokens and audit-export manifests', tags: ['Health'], access: { kind: 'public' },
@@ -523,7 +554,7 @@ const otherRoutes: RouteDoc[] = [
 ];
 
 export const ROUTE_DOCS: readonly RouteDoc[] = [
-  ...ingestRoutes, ...queryRoutes, ...webhookRoutes, ...auditRoutes, ...adminRoutes, ...healthRoutes(''), ...healthRoutes('/api/v1'), ...otherRoutes,
+  ...ingestRoutes, ...queryRoutes, ...webhookRoutes, ...auditRoutes, ...adminRoutes, ...tokenRoutes, ...healthRoutes(''), ...healthRoutes('/api/v1'), ...otherRoutes,
 ];
 
 /** Schemas listed under components even when no route references them by name. */

@@ -17,8 +17,8 @@ export async function setFileStage(
   const stage: Stage =
     input.state === 'running'
       ? { state: 'running', started_at: prev.started_at ?? at, finished_at: null }
-      : input.state === 'pending'
-        ? { state: 'pending', started_at: null, finished_at: null }
+      : input.state === 'pending' || input.state === 'skipped'
+        ? { state: input.state, started_at: null, finished_at: null }
         : { state: input.state, started_at: prev.started_at ?? at, finished_at: at };
   await tx
     .update(files)

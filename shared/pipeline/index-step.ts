@@ -86,6 +86,7 @@ export async function runIndexStep(services: Services, plane: DataPlane, p: Inde
 }
 
 async function failIndex(services: Services, plane: DataPlane, p: IndexPayload, ctx: StepContext, code: string, message: string) {
+  services.log.log('warn', 'index failed', { tenant_id: p.tenant_id, component: 'indexer', doc_id: p.doc_id, file_id: p.file_id, batch_id: p.batch_id, code, attempt: ctx.attempt });
   await plane.db.transaction(async (tx) => {
     await setFileStage(tx, plane.tables, p.doc_id, {
       status: 'index_failed', stage: 'index', state: 'failed', at: services.clock.now(),

@@ -118,11 +118,14 @@ export async function runParseStep(services: Services, plane: DataPlane, p: Pars
 }
 
 async function failParse(services: Services, plane: DataPlane, p: ParsePayload, ctx: StepContext, code: string, message: string, version: string): Promise<StepResult> {
+  services.log.log('warn', 'parse failed', { tenant_id: p.tenant_id, component: 'parser', doc_id: p.doc_id, file_id: p.file_id, batch_id: p.batch_id, code, attempt: ctx.attempt, parser_version: version });
   await plane.db.transaction(async (tx) => {
     await setFileStage(tx, plane.tables, p.doc_id, {
       status: 'parse_failed', stage: 'parse', state: 'failed', at: services.clock.now(),
       error: { stage: 'parse', code, message, attempts: ctx.attempt },
     });
+    // Nothing will be indexed: say so instead of leaving the stage pending.
+    await setFileStage(tx, plane.tables, p.doc_id, { status: 'parse_failed', stage: 'index', state: 'skipped', at: services.clock.now() });
     await recordEvent(tx, plane.tables, {
       event_type: 'DOCUMENT_PARSE_FAILED', actor: 'system', resource_type: 'document', resource_id: p.doc_id,
       details: { component: 'parser', reason_code: code, stage: 'parse', attempt: ctx.attempt, message, input_hash: p.sha256, pipeline_version: version, status: 'parse_failed' },

@@ -16,7 +16,7 @@ export type BatchStatusView = Awaited<ReturnType<typeof getBatchStatus>>;
 type Requester = { request(path: string, init?: RequestInit): Response | Promise<Response> };
 
 /** Polls a batch's status until it is no longer `processing`, and returns that status. */
-export async function settleBatch(app: Requester, tenantId: string, token: string, batchId: string, timeoutMs = 120_000): Promise<BatchStatusView> {
+export async function settleBatch(app: Requester, tenantId: string, token: string, batchId: string, timeoutMs = 90_000): Promise<BatchStatusView> {
   return waitFor(
     async () => (await (await app.request(`/api/v1/ingest/${tenantId}/batch/${batchId}`, { headers: { authorization: `Bearer ${token}` } })).json()) as BatchStatusView,
     (s) => s.status !== undefined && s.status !== 'processing',
