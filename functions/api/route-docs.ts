@@ -16,6 +16,8 @@ import { ListDeliveriesQuery } from '../../shared/webhooks/deliveries';
 import { CreateEndpointInput, DisableEndpointInput, RotateSecretInput, UpdateEndpointInput } from '../../shared/webhooks/endpoints';
 import { controlSteps, pipelineSteps } from '../steps';
 import { IssueTokenSchema, RevokeTokenSchema } from './admin/tokens';
+import { EventsQuery } from './audit/events';
+import { ExportBody } from './audit/exports';
 
 /**
  * The route registry behind /openapi.json: one entry per mounted route. tests/openapi.test.ts
@@ -381,7 +383,7 @@ const webhookRoutes: RouteDoc[] = [
 const auditBase = '/api/v1/audit/:tenant_id';
 const auditRoutes: RouteDoc[] = [
   {
-    method: 'get', path: `${auditBase}/events`, operationId: 'listAuditEvents', summary: 'Query audit events', tags: ['Audit'], access: auditAccess, params: { tenant_id: tenantParam },
+    method: 'get', path: `${auditBase}/events`, operationId: 'listAuditEvents', summary: 'Query audit events', tags: ['Audit'], access: auditAccess, params: { tenant_id: tenantParam }, query: EventsQuery,
     description: 'Oldest first. Query: `from` (inclusive), `to` (exclusive), `resource_id`, `resource_type`, `event_type`, `cursor` (`next_cursor` of the previous page), `limit` (1–1000, default 100). 300 requests per minute per tenant.',
     responses: { 200: json('One page.', { tenant_id: 'acme-corp', events: [auditEvent], has_more: true, next_cursor: '8' }) }, errors: ['VALIDATION_FAILED', 'RATE_LIMIT_EXCEEDED'],
   },
@@ -404,6 +406,10 @@ const auditRoutes: RouteDoc[] = [
   },
   {
     method: 'post', path: `${auditBase}/exports`, operationId: 'requestAuditExport', summary: 'Request an export', tags: ['Audit'], access: auditAccess, params: { tenant_id: tenantParam },
+    request: {
+      contentType: 'application/json', schema: { name: 'AuditExportRequest', schema: ExportBody },
+      examples: { range: { summary: 'One day of events as JSON Lines', value: { from: '2026-02-11T00:00:00Z', to: '2026-02-12T00:00:00Z', format: 'jsonl' } }, document: { summary: 'One document\'s provenance', value: { resource_id: 'doc_01a21c6f000000000000000000000001' } } },
+    },
     description: 'Body `{from?, to?, resource_id?, format?}` (`format`: `jsonl` default, or `cef`). The export runs in the background; poll its `links.self`. CLI: `frostbyte audit export`.',
     responses: { 202: json('Queued.', { ...exportView, status: 'pending', completed_at: null, event_count: null, file_sha256: null, manifest: null }) },
     errors: ['VALIDATION_FAILED', 'RATE_LIMIT_EXCEEDED'],

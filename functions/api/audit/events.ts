@@ -4,7 +4,7 @@ import { checkLogChain, queryAuditEvents, readAuditEvent, readProvenanceChain } 
 import type { AppEnv } from '../../../shared/http/context';
 import { optionalText, parseQuery, wholeNumber } from './validate';
 
-const EventsQuery = v.object({
+export const EventsQuery = v.object({
   from: optionalText,
   to: optionalText,
   resource_id: optionalText,

@@ -5,7 +5,7 @@ import { getExport, listExports, openExportFile, readExportManifest, requestExpo
 import type { AppEnv } from '../../../shared/http/context';
 import { optionalText, parseJsonBody, parseQuery, wholeNumber } from './validate';
 
-const ExportBody = v.strictObject({
+export const ExportBody = v.strictObject({
   from: v.optional(v.string()),
   to: v.optional(v.string()),
   resource_id: v.optional(v.string()),
