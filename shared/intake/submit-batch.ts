@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import { and, eq, inArray, notInArray } from 'drizzle-orm';
 import * as v from 'valibot';
-import { recordEvent } from '../audit/record';
+import { recordEvents } from '../audit/record';
 import type { AuditEventInput } from '../audit/types';
 import type { FileStatus, Stages } from '../db/schema/tenant';
 import { AppError } from '../http/errors';
@@ -13,7 +13,7 @@ import type { Services } from '../services';
 import { quarantineKey, rawKey, stagingKey } from '../storage/object-store';
 import type { DataPlane } from '../tenants/data-plane';
 import type { Tenant } from '../tenants/tenants';
-import { enqueueStep } from '../queue/outbox';
+import { enqueueSteps } from '../queue/outbox';
 import { completeBatchIfDone } from './batch-status';
 import { ManifestSchema, type Manifest, type ManifestFile } from './manifest';
 import { drain, readMultipart, readPartText, type FileStream, type Part } from './multipart';
@@ -112,6 +112,7 @@ export async function submitBatch(
   const staged: string[] = [];
   const cleanup = async () => {
     parts.abort();
+    await plane.store.settle?.().catch(() => {});
     await Promise.all(staged.map((k) => plane.store.delete(k).catch(() => {})));
   };
 
@@ -175,6 +176,8 @@ export async function submitBatch(
       },
     );
     await markDuplicates(plane, outcomes);
+    // Every stored byte is on disk before the receipt says so.
+    await plane.store.settle?.();
     await placeObjects(plane, tenant.id, outcomes);
     const receipt = await commitBatch(services, plane, tenant, manifest, digest, outcomes, input.actor);
     return { receipt, replayed: false };
@@ -278,7 +281,7 @@ async function receiveFile(
   });
   staged.push(staging);
   try {
-    await plane.store.put(staging, body);
+    await plane.store.put(staging, body, { syncLater: true });
   } catch (e) {
     scan?.abort();
     throw e instanceof AppError ? e : e;
@@ -418,15 +421,12 @@ async function commitBatch(
           events.push({ event_type: 'DOCUMENT_REJECTED', actor, resource_type: 'document', resource_id: r.docId, details: { ...common, reason: r.reason, failed_check: r.reason, computed_sha256: r.sha256, status: 'rejected' } });
         }
       }
-      for (const e of events) await recordEvent(tx, plane.tables, e, services.clock);
+      await recordEvents(tx, plane.tables, events, services.clock);
 
-      for (const r of receipts) {
-        if (r.outcome !== 'accepted') continue;
-        await enqueueStep(tx, plane.tables, services.clock, {
-          topic: 'parse', dedupId: `${r.docId}:parse:${r.sha256}`, tenantId: tenant.id,
-          payload: { tenant_id: tenant.id, doc_id: r.docId, batch_id: manifest.batch_id, file_id: r.entry.file_id, sha256: r.sha256, storage_key: rawKey(tenant.id, r.entry.file_id, r.sha256 as string), mime_type: r.detectedMime },
-        });
-      }
+      await enqueueSteps(tx, plane.tables, services.clock, receipts.filter((r) => r.outcome === 'accepted').map((r) => ({
+        topic: 'parse', dedupId: `${r.docId}:parse:${r.sha256}`, tenantId: tenant.id,
+        payload: { tenant_id: tenant.id, doc_id: r.docId, batch_id: manifest.batch_id, file_id: r.entry.file_id, sha256: r.sha256, storage_key: rawKey(tenant.id, r.entry.file_id, r.sha256 as string), mime_type: r.detectedMime },
+      })));
       await completeBatchIfDone(services, tx, plane.tables, manifest.batch_id);
     });
   } catch (err) {

@@ -65,12 +65,20 @@ export function createLocalStore(rootDir: string, bucket: string): ObjectStore {
     }
   };
 
+  /** Background flushes of `syncLater` puts, awaited by settle(). */
+  const flushing: Promise<void>[] = [];
+
   return {
     async ensure() {
       await mkdir(bucketDir, { recursive: true });
     },
 
-    async put(key, body) {
+    async settle() {
+      const all = flushing.splice(0);
+      await Promise.all(all);
+    },
+
+    async put(key, body, opts = {}) {
       const file = pathOf(key);
       await requireBucket();
       const { tmp, fh } = await openTempFile(file);
@@ -94,9 +102,21 @@ export function createLocalStore(rootDir: string, bucket: string): ObjectStore {
             await fh.close(); // e.g. a stream that is already locked: nothing owns the handle yet
             throw err;
           }
-          await pipeline(source, fh.createWriteStream({ highWaterMark: 256 * 1024, flush: true }));
+          await pipeline(source, fh.createWriteStream({ highWaterMark: 256 * 1024, flush: !opts.syncLater }));
         }
         await rename(tmp, file);
+        if (opts.syncLater && !(body instanceof Uint8Array)) {
+          // Flush while the caller receives the next file; the inode is the same after a move.
+          const flushed = open(file, 'r').then(async (h) => {
+            try {
+              await h.datasync();
+            } finally {
+              await h.close();
+            }
+          });
+          flushed.catch(() => {});
+          flushing.push(flushed);
+        }
       } catch (err) {
         await unlink(tmp).catch(() => {});
         await pruneEmptyDirs(dirname(file));

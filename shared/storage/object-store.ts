@@ -7,8 +7,14 @@
 export interface ObjectStore {
   /** Creates the bucket or folder if it does not exist yet. Idempotent. */
   ensure(): Promise<void>;
-  /** Streams `body` to `key`; resolves once the object is complete and durable. Never buffers the whole body. */
-  put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, opts?: { contentType?: string }): Promise<void>;
+  /**
+   * Streams `body` to `key`; resolves once the object is complete and durable. Never buffers the
+   * whole body. With `syncLater`, a store whose writes are not durable on return (a local disk)
+   * may resolve before flushing and finish that in the background: `settle()` waits for it.
+   */
+  put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, opts?: { contentType?: string; syncLater?: boolean }): Promise<void>;
+  /** Resolves when every `syncLater` put of this store object is durable (rejects if one failed). */
+  settle?(): Promise<void>;
   get(key: string): Promise<ReadableStream<Uint8Array> | null>;
   getBytes(key: string): Promise<Uint8Array | null>;
   head(key: string): Promise<{ size: number } | null>;
