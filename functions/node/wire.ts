@@ -93,7 +93,8 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
     closers.push(db.close);
     control = db.db;
     capabilities = db.capabilities;
-    planes = perDatabasePlanes({ controlUrl: env.DATABASE_URL, databasePrefix: env.TENANT_DATABASE_PREFIX, migrations: tenantMigrations, stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck });
+    planes = perDatabasePlanes({ controlUrl: env.DATABASE_URL, databasePrefix: env.TENANT_DATABASE_PREFIX, migrations: tenantMigrations, stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck, roleSecret: env.TENANT_DB_ROLE_SECRET });
+    if (!env.TENANT_DB_ROLE_SECRET) log.log('warn', 'TENANT_DB_ROLE_SECRET is not set: tenant databases are reached with the platform credentials instead of a role per tenant', { component: 'db' });
     if (!capabilities.vector) log.log('warn', 'pgvector is not installed on this PostgreSQL server: vector search uses an exact scan (fine for small tenants and tests only)', { component: 'db' });
   } else {
     embedded = true;

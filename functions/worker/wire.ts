@@ -89,7 +89,7 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
   }
   const planes = perDatabasePlanes({
     controlUrl: settings.databaseUrl, databasePrefix: env.TENANT_DATABASE_PREFIX, migrations: tenantMigrations,
-    stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck, poolSize: opts.poolSize.tenant,
+    stores, bucketPrefix: env.S3_BUCKET_PREFIX, storageCheck, poolSize: opts.poolSize.tenant, roleSecret: env.TENANT_DB_ROLE_SECRET,
   });
 
   // QStash retries delivery itself: STEP_MAX_ATTEMPTS deliveries in all (6 by default).

@@ -43,6 +43,9 @@ export const EnvSchema = v.object({
   /** Tenant databases are created on the same server, named TENANT_DATABASE_PREFIX + id. */
   TENANT_DATABASE_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier prefix')), 'frostbyte_'),
 
+  /** With a PostgreSQL server: each tenant database gets its own login role, its password derived from this secret. */
+  TENANT_DB_ROLE_SECRET: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
+
   /** S3-compatible object storage (MinIO in production). Unset: a local folder per tenant. */
   S3_ENDPOINT: v.optional(url),
   S3_REGION: v.optional(nonEmpty, 'us-east-1'),

@@ -50,6 +50,8 @@ export async function startRuntime(kind: DbKind, overrides: Record<string, strin
       const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
       const dbs = await sql<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`${prefix}%`}`;
       for (const { datname } of dbs) await sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      const roles = await sql<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE rolname LIKE ${`${prefix}%`}`;
+      for (const { rolname } of roles) await sql.unsafe(`DROP ROLE IF EXISTS "${rolname}"`);
       await sql.end();
     };
   }
