@@ -5,7 +5,7 @@ import type { DbOrTx } from '../db/types';
 import type { Sha256Factory } from '../hash';
 import { AppError, type FieldProblem } from '../http/errors';
 import { formatCefEvent } from './cef';
-import { canonicalJson, normalizeTimestamp } from './hashing';
+import { canonicalEventJson, normalizeTimestamp } from './hashing';
 import { EXPORT_FORMATS, signManifest, type ExportFormat, type ManifestSigner, type SignedAuditManifest } from './manifest';
 import { readHead, resolveSeqRange, toAuditEvent, type SeqRange } from './queries';
 import type { AuditEvent, AuditEventInput } from './types';
@@ -89,7 +89,7 @@ export async function openAuditExport(db: DbOrTx, tenantId: string, selection: E
   const head = await readHead(db, tenantId);
   let range = await resolveSeqRange(db, tenantId, { from: afterSeq === undefined ? from : null, to }, head);
   if (range && afterSeq !== undefined) range = range.last > afterSeq ? { first: Math.max(range.first, afterSeq + 1), last: range.last } : null;
-  const render = format === 'cef' ? (e: AuditEvent) => formatCefEvent(e, opts.productVersion as string) : (e: AuditEvent) => canonicalJson(e);
+  const render = format === 'cef' ? (e: AuditEvent) => formatCefEvent(e, opts.productVersion as string) : (e: AuditEvent) => canonicalEventJson(e);
 
   const digest = opts.sha256();
   const stats = { count: 0, firstSeq: null as number | null, lastSeq: null as number | null, firstPrevHash: null as string | null, lastHash: null as string | null };

@@ -25,6 +25,10 @@ export function batchStatusOf(statuses: FileStatus[]): BatchStatus {
  */
 export async function completeBatchIfDone(services: Services, tx: DbOrTx, tables: TenantTables, batchId: string): Promise<BatchStatus> {
   const { batches, files } = tables;
+  // Two steps finishing a batch's last files at once would each see the other's file still
+  // running (write skew) and neither would complete it. Locking the batch row first makes them
+  // take turns; the second then reads the first one's committed status.
+  await tx.select({ batchId: batches.batchId }).from(batches).where(eq(batches.batchId, batchId)).for('update');
   const rows = await tx.select({ status: files.status }).from(files).where(eq(files.batchId, batchId));
   const status = batchStatusOf(rows.map((r) => r.status));
   if (status === 'processing') return status;
