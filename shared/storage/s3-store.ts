@@ -91,7 +91,8 @@ export function createS3Store(client: S3Client, bucket: string, opts: S3StoreOpt
     try {
       res = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     } catch (err) {
-      if (errorName(err) === 'NotImplemented') return;
+      // HTTP 501: the server has no multipart listing (s3rver); there is nothing to abort.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 501) return;
       throw err;
     }
     for (const u of res.Uploads ?? []) {
