@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, startServerProcess } from '../tests/helpers/server-process';
 
@@ -121,6 +121,7 @@ async function main() {
     }
 
     const ratio = intakeMs / shaMs;
+    console.log(`load average (1/5/15 min, ${availableParallelism()} cores): ${loadavg().map((l) => l.toFixed(2)).join(' / ')} — ratios swing when other work shares the cores`);
     console.log(`intake: ${FILES} files, ${TOTAL_MB} MiB in ${(intakeMs / 1000).toFixed(2)} s (${(TOTAL_MB / (intakeMs / 1000)).toFixed(0)} MiB/s)`);
     console.log(`sha256sum baseline: ${(shaMs / 1000).toFixed(2)} s (${(TOTAL_MB / (shaMs / 1000)).toFixed(0)} MiB/s)`);
     console.log(`ratio intake / sha256sum: ${ratio.toFixed(2)} (goal ≤ 2.0) ${ratio <= 2 ? 'OK' : 'MISSED'}`);

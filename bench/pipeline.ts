@@ -7,7 +7,7 @@
  * BENCH_PDFS / BENCH_PAGES scale it down for a quick look.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractText, getDocumentProxy } from 'unpdf';
 import { makePdf } from '../tests/fixtures/build';
@@ -65,6 +65,7 @@ async function main() {
       const pipelineMs = performance.now() - t1;
       if (status.status !== 'completed') throw new Error(`batch ended ${status.status}: ${JSON.stringify(status.summary)}`);
       const pages = PDFS * PAGES;
+      console.log(`load average (1/5/15 min, ${availableParallelism()} cores): ${loadavg().map((l) => l.toFixed(2)).join(' / ')} — ratios swing when other work shares the cores`);
       const ratio = pipelineMs / bareMs;
       console.log(`bare unpdf extraction: ${pages} pages (${chars} chars) in ${(bareMs / 1000).toFixed(2)} s = ${(pages / (bareMs / 1000)).toFixed(1)} pages/s`);
       console.log(`pipeline submit → last indexed: ${(pipelineMs / 1000).toFixed(2)} s = ${(pages / (pipelineMs / 1000)).toFixed(1)} pages/s`);
