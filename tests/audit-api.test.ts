@@ -6,6 +6,7 @@ import { startPipelineDriver } from '../shared/node/pipeline-driver';
 import { nodeSha256 } from '../shared/node/sha256';
 import { startWebhookReceiver, type WebhookReceiver } from './doubles/webhook-receiver';
 import { startRuntime, uniqueName, type DbKind, type TestRuntime } from './helpers/runtime';
+import { waitFor } from './helpers/wait';
 
 /**
  * The audit API (issue 5 items 2, 3, 5): scopes, tenant isolation, queries that see just-recorded
@@ -14,15 +15,6 @@ import { startRuntime, uniqueName, type DbKind, type TestRuntime } from './helpe
  * Scheduled exports are in tests/audit-schedules.test.ts, the CLI in tests/audit-cli.test.ts.
  */
 
-async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (done(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A document's provenance as the pipeline writes it: each step consumes what the previous one produced. */
 function provenance(doc: string, hashes = ['a', 'b', 'c']): AuditEventInput[] {

@@ -11,6 +11,7 @@ import type { Services } from '../shared/services';
 import { resumeTenantService, suspendTenant } from '../shared/tenants/lifecycle';
 import { createTenant } from '../shared/tenants/tenants';
 import { startRuntime, uniqueName, type DbKind, type TestRuntime } from './helpers/runtime';
+import { waitFor } from './helpers/wait';
 
 /**
  * Scheduled audit exports (issue 5 item 4): the admin API, croner validation, one export per
@@ -21,15 +22,6 @@ import { startRuntime, uniqueName, type DbKind, type TestRuntime } from './helpe
 
 const DAY = 86_400_000;
 
-async function waitFor<T>(fn: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (done(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The next 02:00 UTC strictly after `d`. */
 function next0200(d: Date): Date {

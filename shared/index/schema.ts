@@ -7,7 +7,7 @@ import { TEMPLATE_SCHEMA } from '../db/schema/template';
  * Index storage of one tenant (DESIGN §5), in the tenant's schema beside its batches and files.
  *
  * `embedding real[]` is always present so search works on any PostgreSQL. Where pgvector is
- * available, shared/index/vector-migration.sql adds `embedding_vec vector(384)` as a generated
+ * available, the tenant migration drizzle/tenant/0002_vector_index.sql adds `embedding_vec vector(384)` as a generated
  * column over `embedding` plus an HNSW index; drizzle does not model it because it exists only
  * on some servers (it is never written by the application, so no insert names it).
  */

@@ -161,9 +161,9 @@ describe.each(['pglite', 'postgres'] as const)('index storage on %s', (kind) => 
     expect(await storedChunks(schema)).toHaveLength(chunks.length);
   });
 
-  it('storage-migration.sql keeps the tsvector in the row and the vectors out of it', async () => {
+  it('the chunk-storage migration keeps the tsvector in the row and the vectors out of it', async () => {
     const { schema } = await freshTables();
-    const storageSql = readFileSync(new URL('./storage-migration.sql', import.meta.url), 'utf8');
+    const storageSql = readFileSync(new URL('../../drizzle/tenant/0006_chunk_storage.sql', import.meta.url), 'utf8');
     // Applied twice (tags differ): a re-run of the custom migration must be harmless.
     for (const tag of ['storage_a', 'storage_b']) await applyMigrations(t.db, [{ tag, sql: storageSql }], { schema, tenantSchema: schema });
     const rows = rowsOf<{ attname: string; attstorage: string }>(
