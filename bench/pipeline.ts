@@ -6,7 +6,7 @@
  *
  * BENCH_PDFS / BENCH_PAGES scale it down for a quick look.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractText, getDocumentProxy } from 'unpdf';
@@ -41,7 +41,7 @@ async function main() {
     }
     const bareMs = performance.now() - t0;
 
-    const server = await startServerProcess({ FROSTBYTE_DATA_DIR: join(root, 'data') }, { waitFor: /export TOKEN=/ });
+    const server = await startServerProcess({ FROSTBYTE_DATA_DIR: join(root, 'data'), LOG_LEVEL: 'info' }, { waitFor: /export TOKEN=/ });
     const token = /export TOKEN=(\S+)/.exec(server.output())?.[1] ?? '';
     try {
       // Let the parser pool finish starting its threads, as a running server would have.
@@ -51,10 +51,11 @@ async function main() {
         files: pdfs.map((p, i) => ({ file_id: `c${i}`, filename: p.name, mime_type: 'application/pdf', size_bytes: p.bytes.length, sha256: sha256(p.bytes) })),
       }));
       log(`submitting ${PDFS} PDFs and waiting for the last indexed`);
+      const cpu0 = cpuSeconds(server.child.pid);
       const t1 = performance.now();
       const res = await run('curl', ['-sS', '--fail-with-body', '-H', `Authorization: Bearer ${token}`, '-F', 'manifest=@manifest.json;type=application/json', ...pdfs.flatMap((p) => ['-F', `files=@${p.name}`]), `${server.url}/api/v1/ingest/demo/batch`], { cwd: root });
       if (res.code !== 0) throw new Error(res.stdout + res.stderr);
-      let status: { status: string; summary: { indexed: number; failed: number } } = { status: 'processing', summary: { indexed: 0, failed: 0 } };
+      let status: { status: string; completed_at?: string; summary: { indexed: number; failed: number } } = { status: 'processing', summary: { indexed: 0, failed: 0 } };
       let last = -1;
       while (status.status === 'processing') {
         await new Promise((r) => setTimeout(r, 100));
@@ -63,6 +64,7 @@ async function main() {
         if (performance.now() - t1 > 30 * 60_000) throw new Error('pipeline did not finish in 30 minutes');
       }
       const pipelineMs = performance.now() - t1;
+      const serverCpu = cpuSeconds(server.child.pid) - cpu0;
       if (status.status !== 'completed') throw new Error(`batch ended ${status.status}: ${JSON.stringify(status.summary)}`);
       const pages = PDFS * PAGES;
       console.log(`load average (1/5/15 min, ${availableParallelism()} cores): ${loadavg().map((l) => l.toFixed(2)).join(' / ')} — ratios swing when other work shares the cores`);
@@ -70,12 +72,29 @@ async function main() {
       console.log(`bare unpdf extraction: ${pages} pages (${chars} chars) in ${(bareMs / 1000).toFixed(2)} s = ${(pages / (bareMs / 1000)).toFixed(1)} pages/s`);
       console.log(`pipeline submit → last indexed: ${(pipelineMs / 1000).toFixed(2)} s = ${(pages / (pipelineMs / 1000)).toFixed(1)} pages/s`);
       console.log(`ratio pipeline / bare extraction: ${ratio.toFixed(2)} (goal ≤ 2.0) ${ratio <= 2 ? 'OK' : 'MISSED'}`);
+      console.log(`server CPU time (all threads) from submit to last indexed: ${serverCpu.toFixed(2)} s`);
+      // The catch-up logs `vector graph caught up` when no chunk waits; the run's last one is after completion.
+      const completedAt = Date.parse(status.completed_at ?? '');
+      const caughtUpAt = () =>
+        server.output().split('\n').filter((l) => l.includes('vector graph caught up')).map((l) => Date.parse(JSON.parse(l).timestamp)).find((at) => at >= completedAt);
+      const waitStarted = performance.now();
+      while (caughtUpAt() === undefined) {
+        await new Promise((r) => setTimeout(r, 50));
+        if (performance.now() - waitStarted > 10 * 60_000) throw new Error('the HNSW graph did not catch up in 10 minutes');
+      }
+      console.log(`all chunks in the HNSW graph ${(((caughtUpAt() ?? completedAt) - completedAt) / 1000).toFixed(2)} s after the batch completed (search covers them by exact scan meanwhile)`);
     } finally {
       await server.stop();
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** utime + stime of a Linux process, all threads (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 void main().catch((e) => {

@@ -215,7 +215,9 @@ async function main() {
       const mwm = rowsOf<{ maintenance_work_mem: string }>(await db.execute(sql`SHOW maintenance_work_mem`))[0]?.maintenance_work_mem;
       console.log(`building HNSW index (m 16, ef_construction 64, maintenance_work_mem ${mwm}) ...`);
       const hnswStart = performance.now();
-      await pg.exec(`CREATE INDEX chunks_embedding_hnsw ON "${SCHEMA}".chunks USING hnsw (embedding_vec vector_cosine_ops); ANALYZE "${SCHEMA}".chunks;`);
+      // What the vector catch-up does row by row (shared/index/vector-catch-up.ts), in one pass.
+      await pg.exec(`UPDATE "${SCHEMA}".chunks SET embedding_vec = embedding::vector(384) WHERE embedding_vec IS NULL AND embed_dimensions = 384;
+        CREATE INDEX chunks_embedding_hnsw ON "${SCHEMA}".chunks USING hnsw (embedding_vec vector_cosine_ops); ANALYZE "${SCHEMA}".chunks;`);
       hnswSecs = (performance.now() - hnswStart) / 1000;
       console.log(`HNSW built in ${hnswSecs.toFixed(0)} s`);
     }

@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
-import { customType, index, integer, pgSchema, primaryKey, real, text, timestamp } from 'drizzle-orm/pg-core';
+import { sql, type SQL } from 'drizzle-orm';
+import { getTableConfig, customType, index, integer, pgSchema, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 import type { ElementType } from '../parse/types';
 import { TEMPLATE_SCHEMA } from '../db/schema/template';
 
@@ -7,9 +7,9 @@ import { TEMPLATE_SCHEMA } from '../db/schema/template';
  * Index storage of one tenant (DESIGN §5), in the tenant's schema beside its batches and files.
  *
  * `embedding real[]` is always present so search works on any PostgreSQL. Where pgvector is
- * available, the tenant migration drizzle/tenant/0002_vector_index.sql adds `embedding_vec vector(384)` as a generated
- * column over `embedding` plus an HNSW index; drizzle does not model it because it exists only
- * on some servers (it is never written by the application, so no insert names it).
+ * available, the tenant migrations add `embedding_vec vector(384)` plus an HNSW index over it
+ * (drizzle/tenant/0002, 0007); drizzle does not model it because it exists only on some servers.
+ * Inserts leave it NULL and shared/index/vector-catch-up.ts fills it from `embedding`.
  */
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
@@ -18,6 +18,17 @@ const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' 
 const tsvector = customType<{ data: string }>({
   dataType() {
     return 'tsvector';
+  },
+});
+
+/**
+ * `real[]` handed to the driver as a plain number array, not the text literal drizzle would
+ * build: postgres.js serialises it itself, and PGlite sends it in binary (shared/node/databases.ts),
+ * which spares it parsing 384 decimal floats per chunk.
+ */
+const float4Array = customType<{ data: number[]; driverData: number[] }>({
+  dataType() {
+    return 'real[]';
   },
 });
 
@@ -50,7 +61,7 @@ export function buildIndexTables(schemaName: string) {
       text: text('text').notNull(),
       tsv: tsvector('tsv').generatedAlwaysAs(sql`to_tsvector('english', "text")`),
       /** Unit-length vector (cosine = dot product); length = embed_dimensions. */
-      embedding: real('embedding').array().notNull(),
+      embedding: float4Array('embedding').notNull(),
       embedModel: text('embed_model').notNull(),
       embedVersion: text('embed_version').notNull(),
       embedDimensions: integer('embed_dimensions').notNull(),
@@ -88,6 +99,13 @@ export function buildIndexTables(schemaName: string) {
 }
 
 export type IndexTables = ReturnType<typeof buildIndexTables>;
+
+/** `"schema"."chunks"` for hand-written SQL (search, vector catch-up). */
+export function chunksTableSql(tables: IndexTables): SQL {
+  const { schema, name } = getTableConfig(tables.chunks);
+  const quote = (s: string) => `"${s.replaceAll('"', '""')}"`;
+  return sql.raw(schema ? `${quote(schema)}.${quote(name)}` : quote(name));
+}
 
 /** The template drizzle-kit generates migrations from; tenant schemas substitute the name. */
 const template = buildIndexTables(TEMPLATE_SCHEMA);

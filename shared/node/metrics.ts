@@ -2,12 +2,14 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { count, isNull, min } from 'drizzle-orm';
 import { deadLetters } from '../db/schema/control';
 import type { Metrics } from '../metrics';
+import { pendingVectors } from '../index/vector-catch-up';
 import { activeTenants } from '../queue/sweeper';
 import type { Services } from '../services';
 
 /**
  * The Node process's Prometheus registry. Counters and histograms are fed by the verbs; queue
- * depth and age and dead letters are read from the databases at scrape time.
+ * depth and age, dead letters and chunks waiting for the HNSW graph are read from the databases
+ * at scrape time.
  */
 export function createPrometheusMetrics(getServices: () => Services): Metrics {
   const registry = new Registry();
@@ -24,12 +26,14 @@ export function createPrometheusMetrics(getServices: () => Services): Metrics {
   const depth = new Gauge({ name: 'frostbyte_queue_depth_messages', help: 'Step messages not yet delivered', labelNames: ['tenant_id'], registers: [registry] });
   const age = new Gauge({ name: 'frostbyte_queue_oldest_age_seconds', help: 'Age of the oldest undelivered step message', labelNames: ['tenant_id'], registers: [registry] });
   const dead = new Gauge({ name: 'frostbyte_queue_dead_letters_messages', help: 'Dead-lettered step messages not yet retried', labelNames: ['tenant_id'], registers: [registry] });
+  const vectors = new Gauge({ name: 'frostbyte_index_vector_pending_chunks', help: 'Indexed chunks not yet in the HNSW graph (searched by exact scan meanwhile)', labelNames: ['tenant_id'], registers: [registry] });
 
   async function collectQueues() {
     const services = getServices();
     depth.reset();
     age.reset();
     dead.reset();
+    vectors.reset();
     const now = services.clock.now().getTime();
     for (const tenantId of await activeTenants(services)) {
       const plane = await services.planes.forTenant(tenantId);
@@ -39,6 +43,7 @@ export function createPrometheusMetrics(getServices: () => Services): Metrics {
         .where(isNull(plane.tables.outbox.sentAt));
       depth.set({ tenant_id: tenantId }, Number(row?.n ?? 0));
       age.set({ tenant_id: tenantId }, row?.oldest ? Math.max(0, (now - new Date(row.oldest).getTime()) / 1000) : 0);
+      vectors.set({ tenant_id: tenantId }, await pendingVectors(plane.db, plane.tables, plane.capabilities));
     }
     const letters = await services.control.select({ tenantId: deadLetters.tenantId, n: count() }).from(deadLetters).where(isNull(deadLetters.retriedAt)).groupBy(deadLetters.tenantId);
     for (const l of letters) dead.set({ tenant_id: l.tenantId }, Number(l.n));

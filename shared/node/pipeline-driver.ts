@@ -1,12 +1,13 @@
 import type { Services } from '../services';
-import { activeTenants, CONTROL, sweepControl, sweepTenant } from '../queue/sweeper';
+import { activeTenants, catchUpTenantVectors, CONTROL, sweepControl, sweepTenant } from '../queue/sweeper';
 
 /**
  * The embedded relay loop. A kick (a request wrote outbox rows or audit events) or the timer
  * starts a pass for that tenant; up to `concurrency` passes run per tenant at once, each claiming
  * one due message at a time (claims keep them apart), so the parser pool's threads stay busy and
  * an index message does not wait for the slowest parse. A kick while every pass is busy
- * schedules one more pass.
+ * schedules one more pass. A pass that finds nothing due, while no other pass runs for the
+ * tenant, moves newly indexed chunks into the HNSW graph until work arrives.
  */
 export function startPipelineDriver(services: Services, opts: { intervalMs?: number; concurrency?: number } = {}) {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
@@ -17,7 +18,12 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
   const pass = async (tenantId: string) => {
     for (;;) {
       const r = tenantId === CONTROL ? await sweepControl(services, { limit: 1 }) : await sweepTenant(services, tenantId, { limit: 1 });
-      if (stopped || r.sent + r.retried + r.dead === 0) return;
+      if (stopped) return;
+      if (r.sent + r.retried + r.dead === 0) {
+        const alone = () => !stopped && (running.get(tenantId)?.size ?? 0) <= 1 && !again.has(tenantId);
+        if (tenantId !== CONTROL && alone()) await catchUpTenantVectors(services, tenantId, { budgetMs: 60_000, keepGoing: alone });
+        return;
+      }
     }
   };
 

@@ -1,9 +1,10 @@
-import { eq } from 'drizzle-orm';
+import { eq, isNull } from 'drizzle-orm';
 import { flushAuditOutbox } from '../audit/flush';
 import { tenants } from '../db/schema/control';
 import type { Services } from '../services';
 import { relayControlOutbox, relayOutbox } from './relay';
 import { detectStuckRuns } from '../tenants/orchestrator';
+import { catchUpVectors } from '../index/vector-catch-up';
 
 /**
  * One sweep over every active tenant: append recorded audit events to the chain and relay due
@@ -21,6 +22,30 @@ export async function sweepTenant(services: Services, tenantId: string, opts: { 
   return relayed;
 }
 
+/**
+ * Moves a tenant's newly indexed chunks into the HNSW graph while its pipeline has nothing to
+ * send (no unsent outbox row: nothing due, nothing in flight), one small batch at a time, until
+ * none wait, `keepGoing` says stop, or `budgetMs` runs out. Returns the chunks moved.
+ */
+export async function catchUpTenantVectors(services: Services, tenantId: string, opts: { budgetMs?: number; keepGoing?: () => boolean } = {}) {
+  const plane = await services.planes.forTenant(tenantId);
+  if (!plane.capabilities.vector) return 0;
+  const deadline = Date.now() + (opts.budgetMs ?? 10_000);
+  const { outbox } = plane.tables;
+  let moved = 0;
+  while (Date.now() < deadline && (opts.keepGoing?.() ?? true)) {
+    const busy = await plane.db.select({ id: outbox.id }).from(outbox).where(isNull(outbox.sentAt)).limit(1);
+    if (busy.length) break;
+    const n = await catchUpVectors(plane.db, plane.tables, plane.capabilities);
+    moved += n;
+    if (!n) {
+      if (moved) services.log.log('info', 'vector graph caught up', { tenant_id: tenantId, component: 'indexer', chunks: moved });
+      break;
+    }
+  }
+  return moved;
+}
+
 export async function activeTenants(services: Services): Promise<string[]> {
   const rows = await services.control.select({ id: tenants.id }).from(tenants).where(eq(tenants.state, 'ACTIVE'));
   return rows.map((r) => r.id);
@@ -31,6 +56,7 @@ export async function sweepAll(services: Services) {
   for (const id of await activeTenants(services)) {
     try {
       await sweepTenant(services, id);
+      await catchUpTenantVectors(services, id, { budgetMs: 5_000 });
     } catch (e) {
       services.log.log('error', 'sweep failed', { tenant_id: id, component: 'sweeper', error: e instanceof Error ? e.message : String(e) });
     }

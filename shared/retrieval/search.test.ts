@@ -9,6 +9,7 @@ import type { ParsedDocument } from '../parse/types';
 import type { IndexTables } from '../index/schema';
 import { buildIndexTables } from '../index/schema';
 import { indexParsedDocument } from '../index/store';
+import { catchUpVectors, pendingVectors } from '../index/vector-catch-up';
 import type { IndexTestDb } from '../index/testing';
 import { createIndexSchema, dropSchema, openIndexTestDb } from '../index/testing';
 import type { SearchHit, SearchInput, SearchMode } from './search';
@@ -124,6 +125,7 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
   beforeAll(async () => {
     t = await openIndexTestDb(kind, DATABASE_URL);
     tables = await loadCorpus(t, schemas);
+    while (await catchUpVectors(t.db, tables, t.capabilities)) {}
   });
   afterAll(async () => {
     for (const s of schemas) await dropSchema(t.db, s);
@@ -134,6 +136,30 @@ describe.each(['pglite', 'postgres'] as const)('searchChunks on %s', (kind) => {
     const result = await search({ queryText: 'payment', mode: 'vector' });
     expect(result.vector_path).toBe(kind === 'pglite' ? 'hnsw' : 'exact');
     expect(t.capabilities.vector).toBe(kind === 'pglite');
+  });
+
+  it('finds chunks the HNSW graph has not taken in yet, with the same hits once it has', async () => {
+    const fresh = await loadCorpus(t, schemas);
+    const total = DOCS.reduce((n, d) => n + d.paragraphs.length, 0);
+    expect(await pendingVectors(t.db, fresh, t.capabilities)).toBe(kind === 'pglite' ? total : 0);
+    const hits = async () => {
+      const out: string[][] = [];
+      for (const q of QUERIES) {
+        for (const mode of ['vector', 'hybrid'] as const) {
+          const r = await searchChunks(t.db, fresh, t.capabilities, { embedder, queryText: q.text, mode, topK: 5 });
+          expect(r.chunks[0]?.text, q.text).toMatch(q.expectText);
+          out.push(r.chunks.map((c) => c.chunk_id));
+        }
+      }
+      return out;
+    };
+    const waiting = await hits();
+    // Part in the graph, part waiting, then all in: the same chunks in the same order each time.
+    expect(await catchUpVectors(t.db, fresh, t.capabilities, 4)).toBe(kind === 'pglite' ? 4 : 0);
+    expect(await hits()).toEqual(waiting);
+    while (await catchUpVectors(t.db, fresh, t.capabilities)) {}
+    expect(await pendingVectors(t.db, fresh, t.capabilities)).toBe(0);
+    expect(await hits()).toEqual(waiting);
   });
 
   it.each(['hybrid', 'vector'] as const)('finds paraphrased and exact facts at rank 1 in %s mode', async (mode) => {

@@ -1,13 +1,12 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
-import { getTableConfig } from 'drizzle-orm/pg-core';
 import { rowsOf } from '../db/migrate';
 import type { DbCapabilities, DbOrTx } from '../db/types';
 import { AppError } from '../http/errors';
 import type { Embedder } from '../index/embedder';
 import { normalize } from '../index/embedder';
 import type { IndexTables } from '../index/schema';
-import { VECTOR_COLUMN_DIMENSIONS } from '../index/schema';
+import { chunksTableSql, VECTOR_COLUMN_DIMENSIONS } from '../index/schema';
 
 /**
  * Retrieval over one tenant's chunk index (DESIGN §5, issue 4).
@@ -15,7 +14,9 @@ import { VECTOR_COLUMN_DIMENSIONS } from '../index/schema';
  * - `keyword`: `websearch_to_tsquery('english', …)` ranked by `ts_rank_cd`; score = ts_rank_cd.
  * - `vector`: cosine similarity of unit vectors; score = cosine in [-1, 1]. HNSW over
  *   `embedding_vec` where pgvector is installed (ef_search 100, iterative scan so filters still
- *   fill top_k; pgvector ≥ 0.8), else an exact scan over `embedding real[]` in SQL.
+ *   fill top_k; pgvector ≥ 0.8), merged with an exact scan of the chunks that have not reached
+ *   the graph yet (shared/index/vector-catch-up.ts); without pgvector an exact scan over
+ *   `embedding real[]` in SQL.
  * - `hybrid`: the top 50 of each, fused by reciprocal rank fusion: score = Σ 1 / (60 + rank).
  *
  * One statement per search. Every statement is bounded by LIMIT, and on a PostgreSQL server by a
@@ -96,7 +97,7 @@ export async function searchChunks(
   const candidates = Math.max(opts.candidates ?? 50, topK);
   const rrfK = Math.max(1, Math.trunc(opts.rrfK ?? 60));
 
-  const table = chunksTable(tables);
+  const table = chunksTableSql(tables);
   const where = filterSql(input.filters ?? {});
   const useHnsw = capabilities.vector && input.embedder.dimensions === VECTOR_COLUMN_DIMENSIONS;
   const vectorPath = mode === 'keyword' ? 'none' : useHnsw ? 'hnsw' : 'exact';
@@ -179,12 +180,6 @@ function validate(queryText: string, topK: number, mode: string) {
   if (errors.length) throw new AppError('VALIDATION_FAILED', 'invalid search request', { errors });
 }
 
-function chunksTable(tables: IndexTables): SQL {
-  const { schema, name } = getTableConfig(tables.chunks);
-  const quote = (s: string) => `"${s.replaceAll('"', '""')}"`;
-  return sql.raw(schema ? `${quote(schema)}.${quote(name)}` : quote(name));
-}
-
 function filterSql(filters: SearchFilters): SQL {
   const conditions: SQL[] = [sql`true`];
   const inList = (column: string, values: string[] | undefined) => {
@@ -217,11 +212,14 @@ function keywordCandidates(table: SQL, where: SQL, queryText: string, limit: num
 function hnswCandidates(table: SQL, where: SQL, query: Float32Array, limit: number): SQL {
   const literal = `[${Array.from(query).join(',')}]`;
   // ORDER BY the bare distance so the planner can walk the HNSW index; ties are ranked outside.
-  return sql`SELECT c.chunk_id, 1 - (c.embedding_vec <=> ${literal}::vector) AS score
+  const graph = sql`SELECT c.chunk_id, 1 - (c.embedding_vec <=> ${literal}::vector) AS score
     FROM ${table} c
     WHERE c.embedding_vec IS NOT NULL AND ${where}
     ORDER BY c.embedding_vec <=> ${literal}::vector
     LIMIT ${limit}`;
+  // Chunks the graph has not taken in yet (`chunks_vector_pending` finds them) are scored exactly.
+  const waiting = exactCandidates(table, sql`c.embedding_vec IS NULL AND ${where}`, query, limit);
+  return sql`SELECT chunk_id, score FROM ((${graph}) UNION ALL (${waiting})) AS v ORDER BY score DESC, chunk_id LIMIT ${limit}`;
 }
 
 function exactCandidates(table: SQL, where: SQL, query: Float32Array, limit: number): SQL {
