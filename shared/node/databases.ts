@@ -35,7 +35,10 @@ const FLOAT4_OID = 700;
 function sendFloat4ArraysInBinary(pg: PGlite) {
   const serializers = (pg as unknown as { serializers: Record<number, (x: unknown) => unknown> }).serializers;
   const fallback = serializers[FLOAT4_ARRAY_OID];
-  serializers[FLOAT4_ARRAY_OID] = (x) => (Array.isArray(x) && x.length && x.every((v) => typeof v === 'number') ? float4ArrayBinary(x) : fallback ? fallback(x) : x));
+  serializers[FLOAT4_ARRAY_OID] = (x) => {
+    if (Array.isArray(x) && x.length && x.every((v) => typeof v === 'number')) return float4ArrayBinary(x);
+    return fallback ? fallback(x) : x;
+  };
 }
 
 /** Header (ndim, has-nulls, element type, length, lower bound), then length-prefixed big-endian floats. */
