@@ -1,23 +1,58 @@
+import { flushAuditOutbox } from '../audit/flush';
 import type { Services } from '../services';
-import { activeTenants, catchUpTenantVectors, CONTROL, sweepControl, sweepTenant } from '../queue/sweeper';
+import { relayOutbox } from '../queue/relay';
+import { activeTenants, catchUpTenantVectors, CONTROL, sweepControl } from '../queue/sweeper';
+
+/** How long recorded audit events may wait so one chain append takes several (ms). */
+const AUDIT_FLUSH_DELAY_MS = 20;
 
 /**
- * The embedded relay loop. A kick (a request wrote outbox rows or audit events) or the timer
- * starts a pass for that tenant; up to `concurrency` passes run per tenant at once, each claiming
- * one due message at a time (claims keep them apart), so the parser pool's threads stay busy and
- * an index message does not wait for the slowest parse. A kick while every pass is busy
- * schedules one more pass. A pass that finds nothing due, while no other pass runs for the
- * tenant, moves newly indexed chunks into the HNSW graph until work arrives.
+ * The embedded relay loop. A kick (a request or step wrote outbox rows) or the timer starts a
+ * pass for that tenant; up to `concurrency` passes run per tenant at once, each claiming one due
+ * message at a time (claims keep them apart), so the parser pool's threads stay busy and an index
+ * message does not wait for the slowest parse. A kick while every pass is busy schedules one more
+ * pass. A pass that finds nothing due, while no other pass runs for the tenant, moves newly
+ * indexed chunks into the HNSW graph until work arrives.
+ *
+ * Recorded audit events are appended to the tenant's chain by a flusher of their own, shortly
+ * after they are recorded: one flush takes every event recorded meanwhile, instead of one chain
+ * transaction per step.
  */
 export function startPipelineDriver(services: Services, opts: { intervalMs?: number; concurrency?: number } = {}) {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
   const running = new Map<string, Set<Promise<void>>>();
   const again = new Set<string>();
+  const flushing = new Map<string, Promise<void>>();
+  const flushAgain = new Set<string>();
   let stopped = false;
+  const logError = (message: string, tenantId: string, e: unknown) =>
+    services.log.log('error', message, { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) });
+
+  const flush = (tenantId: string) => {
+    if (stopped || tenantId === CONTROL) return;
+    if (flushing.has(tenantId)) {
+      flushAgain.add(tenantId);
+      return;
+    }
+    const run = async () => {
+      await new Promise((r) => setTimeout(r, AUDIT_FLUSH_DELAY_MS));
+      const plane = await services.planes.forTenant(tenantId);
+      const started = Date.now();
+      await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
+      services.metrics?.observe('frostbyte_audit_append_latency_seconds', { tenant_id: tenantId }, (Date.now() - started) / 1000);
+    };
+    const p = run()
+      .catch((e) => logError('audit flush failed', tenantId, e))
+      .finally(() => {
+        flushing.delete(tenantId);
+        if (flushAgain.delete(tenantId)) flush(tenantId);
+      });
+    flushing.set(tenantId, p);
+  };
 
   const pass = async (tenantId: string) => {
     for (;;) {
-      const r = tenantId === CONTROL ? await sweepControl(services, { limit: 1 }) : await sweepTenant(services, tenantId, { limit: 1 });
+      const r = tenantId === CONTROL ? await sweepControl(services, { limit: 1 }) : await relayOutbox(services, await services.planes.forTenant(tenantId), { limit: 1 });
       if (stopped) return;
       if (r.sent + r.retried + r.dead === 0) {
         const alone = () => !stopped && (running.get(tenantId)?.size ?? 0) <= 1 && !again.has(tenantId);
@@ -29,6 +64,7 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
 
   const kick = (tenantId: string) => {
     if (stopped) return;
+    flush(tenantId);
     const passes = running.get(tenantId) ?? new Set<Promise<void>>();
     running.set(tenantId, passes);
     if (passes.size >= concurrency) {
@@ -36,7 +72,7 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
       return;
     }
     const p: Promise<void> = pass(tenantId)
-      .catch((e) => services.log.log('error', 'relay pass failed', { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) }))
+      .catch((e) => logError('relay pass failed', tenantId, e))
       .finally(() => {
         passes.delete(p);
         if (!passes.size) running.delete(tenantId);
@@ -48,20 +84,23 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
   const timer = setInterval(() => {
     if (stopped) return;
     void activeTenants(services)
-      .then((ids) => [CONTROL, ...ids].forEach(kick))
-      .catch((e) => services.log.log('error', 'sweep failed', { component: 'relay', error: e instanceof Error ? e.message : String(e) }));
+      .then((ids) => {
+        kick(CONTROL);
+        for (const id of ids) kick(id);
+      })
+      .catch((e) => logError('sweep failed', '', e));
   }, opts.intervalMs ?? 2_000);
   timer.unref();
 
   // Control-plane work (provisioning, exports) is kicked with the CONTROL key.
   services.onOutboxWritten = kick;
-  services.onAuditRecorded = kick;
-  const all = () => [...running.values()].flatMap((s) => [...s]);
+  services.onAuditRecorded = flush;
+  const all = () => [...[...running.values()].flatMap((s) => [...s]), ...flushing.values()];
   return {
     kick,
-    /** Resolves when no pass is running (tests). */
+    /** Resolves when no pass or flush is running (tests). */
     async idle() {
-      while (running.size) await Promise.all(all());
+      while (running.size || flushing.size) await Promise.all(all());
     },
     async stop() {
       stopped = true;

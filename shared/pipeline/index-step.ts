@@ -65,8 +65,10 @@ export async function runIndexStep(services: Services, plane: DataPlane, p: Inde
   try {
     await plane.db.transaction(async (tx) => {
       await claimStepRun(tx, plane.tables, key, result.chunkSetHash, services.clock.now());
-      await setFileStage(tx, plane.tables, p.doc_id, { status: 'indexed', stage: 'index', state: 'done', at: services.clock.now(), error: null });
-      await tx.update(files).set({ metrics: { ...(file.metrics ?? {}), chunks: result.chunkCount, embed_model: `${embedder.model}@${embedder.version}` } }).where(eq(files.docId, p.doc_id));
+      await setFileStage(tx, plane.tables, p.doc_id, {
+        status: 'indexed', stage: 'index', state: 'done', at: services.clock.now(), error: null,
+        addMetrics: { chunks: result.chunkCount, embed_model: `${embedder.model}@${embedder.version}` },
+      });
       await recordEvent(tx, plane.tables, {
         event_type: 'DOCUMENT_INDEXED', actor: 'system', resource_type: 'document', resource_id: p.doc_id,
         details: {

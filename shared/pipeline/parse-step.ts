@@ -89,8 +89,10 @@ export async function runParseStep(services: Services, plane: DataPlane, p: Pars
   try {
     await plane.db.transaction(async (tx) => {
       await claimStepRun(tx, plane.tables, key, outputHash, services.clock.now());
-      await setFileStage(tx, plane.tables, p.doc_id, { status: 'parsed', stage: 'parse', state: 'done', at: services.clock.now(), error: null });
-      await tx.update(files).set({ metrics: { pages: doc.pages.length, elements: doc.elements.length, chars: doc.full_text.length, warnings: doc.warnings.slice(0, 50), parser_version: doc.parser_version } }).where(eq(files.docId, p.doc_id));
+      await setFileStage(tx, plane.tables, p.doc_id, {
+        status: 'parsed', stage: 'parse', state: 'done', at: services.clock.now(), error: null,
+        metrics: { pages: doc.pages.length, elements: doc.elements.length, chars: doc.full_text.length, warnings: doc.warnings.slice(0, 50), parser_version: doc.parser_version },
+      });
       await recordEvent(tx, plane.tables, {
         event_type: 'DOCUMENT_PARSED', actor: 'system', resource_type: 'document', resource_id: p.doc_id,
         details: {

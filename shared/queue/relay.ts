@@ -1,5 +1,4 @@
-import { asc, eq, inArray, isNull, sql } from 'drizzle-orm';
-import { rowsOf } from '../db/migrate';
+import { and, asc, eq, inArray, isNull, lte } from 'drizzle-orm';
 import { deadLetters } from '../db/schema/control';
 import { controlOutbox } from '../db/schema/control-operations';
 import type { TenantTables } from '../db/schema/tenant';
@@ -61,16 +60,17 @@ async function relayFrom(
   // sweep and a kick, or two processes) never deliver the same row at once. A relay that dies
   // mid-delivery leaves the row due again when the lease ends.
   const leaseUntil = new Date(now.getTime() + (opts.leaseMs ?? LEASE_MS));
-  const claimed = await db.execute<{ id: string }>(sql`
-    UPDATE ${outbox} SET available_at = ${leaseUntil.toISOString()}
-    WHERE id IN (
-      SELECT id FROM ${outbox} WHERE sent_at IS NULL AND available_at <= ${now.toISOString()}
-      ORDER BY available_at, created_at LIMIT ${opts.limit ?? 50} FOR UPDATE SKIP LOCKED)
-    RETURNING id`);
-  const ids = rowsOf<{ id: string }>(claimed).map((r) => r.id);
-  const due = ids.length ? await db.select().from(outbox).where(inArray(outbox.id, ids)).orderBy(asc(outbox.createdAt)) : [];
+  const due = db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(and(isNull(outbox.sentAt), lte(outbox.availableAt, now)))
+    .orderBy(asc(outbox.availableAt), asc(outbox.createdAt))
+    .limit(opts.limit ?? 50)
+    .for('update', { skipLocked: true });
+  const claimed = await db.update(outbox).set({ availableAt: leaseUntil }).where(inArray(outbox.id, due)).returning();
+  claimed.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const result = { sent: 0, retried: 0, dead: 0 };
-  for (const row of due) {
+  for (const row of claimed) {
     const attempt = row.attempts + 1;
     const outcome = await queue
       .publish({ topic: row.topic, dedupId: row.dedupId, tenantId: source.tenantId ?? String(row.payload.tenant_id ?? ''), payload: row.payload }, attempt)
