@@ -83,6 +83,9 @@ async function main() {
         if (performance.now() - waitStarted > 10 * 60_000) throw new Error('the HNSW graph did not catch up in 10 minutes');
       }
       console.log(`all chunks in the HNSW graph ${(((caughtUpAt() ?? completedAt) - completedAt) / 1000).toFixed(2)} s after the batch completed (search covers them by exact scan meanwhile)`);
+    } catch (e) {
+      log(server.output().slice(-4000));
+      throw e;
     } finally {
       await server.stop();
     }

@@ -54,4 +54,12 @@ export interface Services {
   };
   /** How webhooks leave this runtime (Node: pinned-address HTTP client and node:dns); absent: fetch, no resolution. */
   webhooks?: WebhookRuntime;
+  /**
+   * Base URL of this process's own API where it serves one (Node: the server's listening address,
+   * or a loopback listener opened on first use). Provisioning's health step calls tenants' health
+   * routes there unless TENANT_PUBLIC_URL says where tenants are served.
+   */
+  selfUrl?: () => Promise<string>;
+  /** How the health step sends its requests; absent: fetch. */
+  healthFetch?: (url: string, init: RequestInit) => Promise<Response>;
 }

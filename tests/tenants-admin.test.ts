@@ -33,17 +33,46 @@ describe('tenant admin API', () => {
   const submit = (id: string, token: string, batchId: string, files: TestFile[], init: Partial<RequestInit> = {}) =>
     rt.app.request(`/api/v1/ingest/${id}/batch`, { method: 'POST', body: batchForm(manifestFor(id, batchId, files), files), headers: { authorization: `Bearer ${token}` }, ...init });
 
-  it('the synchronous create records the same run and steps: cloud steps skipped, storage and health done', async () => {
+  it('the synchronous create records the same run and steps: cloud and DNS steps skipped, storage and health done', async () => {
     const id = await rt.tenant('sync');
     const s = await status(id);
     expect(s).toMatchObject({ state: 'ACTIVE', stuck: false, config_version: 1, run: { kind: 'provision', status: 'succeeded', requested_by: 'test' } });
     expect(s.steps.map((x) => [x.name, x.status])).toEqual([
-      ['network', 'skipped'], ['firewall', 'skipped'], ['server', 'skipped'], ['volume', 'skipped'], ['storage', 'succeeded'], ['health', 'succeeded'],
+      ['network', 'skipped'], ['firewall', 'skipped'], ['server', 'skipped'], ['volume', 'skipped'], ['storage', 'succeeded'], ['dns', 'skipped'], ['health', 'succeeded'],
     ]);
     expect(stepOf(s, 'storage').resource_ids).toMatchObject({ schema: tenantSchemaName(id), bucket: `frostbyte-${id}` });
     expect((await eventsOf(rt.services, id)).map((e) => e.event_type)).toEqual([
       'TENANT_CREATED', 'TENANT_PROVISION_STARTED', 'TENANT_PROVISION_STEP_COMPLETED', 'TENANT_PROVISION_STEP_COMPLETED', 'TENANT_PROVISIONED',
     ]);
+  });
+
+  it("the tenant health route checks that tenant's own database and bucket, and says nothing of others", async () => {
+    const id = await rt.tenant('hl');
+    const other = await rt.tenant('hlo');
+    const get = async (tenant: string, host?: string) => {
+      const res = await rt.app.request(`/api/v1/tenants/${tenant}/health`, { headers: host ? { host } : {} });
+      return { status: res.status, cache: res.headers.get('cache-control'), body: (await res.json()) as Record<string, unknown> };
+    };
+    const ok = await get(id);
+    expect(ok).toEqual({
+      status: 200, cache: 'no-store',
+      body: { tenant_id: id, status: 'ready', timestamp: expect.any(String), checks: { database: { status: 'ok', latency_ms: expect.any(Number) }, storage: { status: 'ok', latency_ms: expect.any(Number) } } },
+    });
+    // The same on the tenant's host; the host of another tenant does not reach it.
+    expect((await get(id, `${id}.localhost:8080`)).status).toBe(200);
+    expect(await get(id, `${other}.localhost:8080`)).toMatchObject({ status: 403, body: { code: 'TENANT_MISMATCH' } });
+    expect(await get(newId('nobody'))).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
+    expect((await get('Not_A_Label')).status).toBe(404);
+
+    // Break only this tenant's bucket, then its database: its route says which, without internals; the other tenant stays ready.
+    await (await rt.services.planes.forTenant(id)).store.destroy();
+    const noBucket = await get(id);
+    expect(noBucket).toMatchObject({ status: 503, body: { tenant_id: id, status: 'not_ready', checks: { database: { status: 'ok' }, storage: { status: 'failed' } } } });
+    expect(Object.keys(noBucket.body.checks as object)).toEqual(['database', 'storage']);
+    expect(JSON.stringify(noBucket.body)).not.toMatch(/ENOENT|objects|frostbyte-|message/);
+    await rt.services.control.execute(sql.raw(`DROP TABLE "${tenantSchemaName(id)}"."batches" CASCADE`));
+    expect(await get(id)).toMatchObject({ status: 503, body: { checks: { database: { status: 'failed' }, storage: { status: 'failed' } } } });
+    expect(await get(other)).toMatchObject({ status: 200, body: { tenant_id: other, status: 'ready' } });
   });
 
   it('creates through the API with a 202, provisions without a cloud, and lists by state', async () => {
@@ -238,5 +267,6 @@ describe('tenant admin API', () => {
     expect(schemas[0].n).toBe(0);
     expect((await eventsOf(rt.services, id)).at(-1)).toMatchObject({ event_type: 'TENANT_DEPROVISIONED', actor: 'ops@frostbyte', details: { reason: 'deprovision' } });
     expect((await api('POST', `/api/v1/admin/tenants/${id}/suspend`)).status).toBe(409);
+    expect((await rt.app.request(`/api/v1/tenants/${id}/health`)).status).toBe(404);
   });
 });

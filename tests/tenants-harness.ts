@@ -61,7 +61,7 @@ export async function startOwnerReceiver(): Promise<OwnerReceiver> {
  * The Hetzner driver against the double with waits that move a ManualClock instead of the wall:
  * retries, rate-limit waits and action polls take microseconds.
  */
-export function fastHetzner(double: HetznerDouble, clock: ManualClock, opts: { actionTimeoutMs?: number } = {}): CloudProvider {
+export function fastHetzner(double: HetznerDouble, clock: ManualClock, opts: { actionTimeoutMs?: number; dnsZone?: string } = {}): CloudProvider {
   return createHetznerCloudProvider({
     token: double.token,
     baseUrl: double.url,
@@ -69,7 +69,17 @@ export function fastHetzner(double: HetznerDouble, clock: ManualClock, opts: { a
     sleep: async (ms) => clock.advance(ms),
     random: () => 1,
     actionTimeoutMs: opts.actionTimeoutMs ?? 60_000,
+    dnsZone: opts.dnsZone,
   });
+}
+
+/** A loopback port nothing listens on: requests to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 type Requester = { request(input: string, init?: RequestInit): Response | Promise<Response> };

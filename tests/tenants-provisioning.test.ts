@@ -11,24 +11,29 @@ import { createLocalCloudProvider } from '../shared/tenants/cloud/local';
 import { getTenantStatus, type TenantStatusView } from '../shared/tenants/lifecycle';
 import { startHetznerDouble, type HetznerDouble } from './doubles/hetzner/hetzner-double';
 import { startRuntime, uniqueName, type TestRuntime } from './helpers/runtime';
-import { drive, eventsOf, fastHetzner, jsonApi, startOwnerReceiver, stepOf, type OwnerReceiver } from './tenants-harness';
+import { closedPort, drive, eventsOf, fastHetzner, jsonApi, startOwnerReceiver, stepOf, type OwnerReceiver } from './tenants-harness';
 
 /**
  * Provisioning through the queue (control outbox → local relay → /steps/provision) with the
- * Hetzner driver against the API double, on PGlite. Faults are injected at the double's wire
- * and in the real storage.
+ * Hetzner driver against the API double (DNS zone included), on PGlite. The health step calls
+ * the tenant's health route over real HTTP (this runtime's loopback listener). Faults are
+ * injected at the double's wire, in the real storage and in the health route's address.
  */
+const ZONE = 'frostbyte.test';
+const TENANT_DOMAIN = `pipeline.${ZONE}`;
+
 describe('tenant provisioning with the Hetzner driver', () => {
   let rt: TestRuntime;
   let double: HetznerDouble;
   let owner: OwnerReceiver;
   let admin: string;
   let wiredKind: CloudProviderKind;
+  let wiredZone: string | undefined;
   const cloudClock = new ManualClock(new Date('2026-03-01T00:00:00Z'));
   const api = jsonApi({ request: (p, i) => rt.app.request(p, i) }, () => admin);
 
   beforeAll(async () => {
-    double = await startHetznerDouble({ clock: cloudClock, actionPolls: 2 });
+    double = await startHetznerDouble({ clock: cloudClock, actionPolls: 2, zones: [ZONE] });
     owner = await startOwnerReceiver();
     rt = await startRuntime('pglite', {
       STEP_RETRY_BASE_MS: '1',
@@ -36,10 +41,15 @@ describe('tenant provisioning with the Hetzner driver', () => {
       PLATFORM_OWNER_WEBHOOK_URL: owner.url,
       HCLOUD_TOKEN: double.token,
       HCLOUD_ENDPOINT: double.url,
+      HCLOUD_DNS_ZONE: ZONE,
+      TENANT_DOMAIN,
+      TENANT_HEALTH_ATTEMPTS: '3',
+      TENANT_HEALTH_BACKOFF_MS: '1',
     });
     wiredKind = rt.services.cloud.kind;
+    wiredZone = rt.services.cloud.dnsZone;
     // Same driver and double, with waits on a ManualClock so retries and action polls are instant.
-    rt.services.cloud = fastHetzner(double, cloudClock);
+    rt.services.cloud = fastHetzner(double, cloudClock, { dnsZone: ZONE });
     admin = await rt.token(null, ['admin']);
   });
   afterAll(async () => {
@@ -65,17 +75,24 @@ describe('tenant provisioning with the Hetzner driver', () => {
     rowsOf<{ n: number }>(await rt.services.control.execute(sql`SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = ${tenantSchemaName(id)}`))[0].n > 0;
   const bucketDir = (id: string) => join(rt.dataDir, 'objects', `${rt.services.env.S3_BUCKET_PREFIX}${id}`);
 
-  it('wires the Hetzner driver when HCLOUD_TOKEN is set', () => {
+  it('wires the Hetzner driver when HCLOUD_TOKEN is set, with DNS in HCLOUD_DNS_ZONE', () => {
     expect(wiredKind).toBe('hetzner');
+    expect(wiredZone).toBe(ZONE);
   });
 
-  it('provisions through the queue: network, firewall, server, volume, storage, health, then ACTIVE with every resource labelled', async () => {
+  /** The double's kinds, as the provisioning step that makes each and the id it records. */
+  const MADE_BY: Record<string, [step: string, key: string]> = {
+    network: ['network', 'network_id'], firewall: ['firewall', 'firewall_id'], server: ['server', 'server_id'], volume: ['volume', 'volume_id'], rrset: ['dns', 'dns_record_id'],
+  };
+  const ALL_KINDS = ['firewall', 'network', 'rrset', 'server', 'volume'];
+
+  it('provisions through the queue: network, firewall, server, volume, storage, dns, health over HTTP, then ACTIVE with every resource labelled', async () => {
     const id = newId('newco');
     const vendor = await rt.token(id, ['ingest']);
     const accepted = await create(id);
     expect(accepted.body).toMatchObject({ tenant_id: id, state: 'PROVISIONING', run: { kind: 'provision', status: 'running', stuck: false } });
     expect((accepted.body.steps as { name: string; status: string }[]).map((s) => [s.name, s.status])).toEqual([
-      ['network', 'pending'], ['firewall', 'pending'], ['server', 'pending'], ['volume', 'pending'], ['storage', 'pending'], ['health', 'pending'],
+      ['network', 'pending'], ['firewall', 'pending'], ['server', 'pending'], ['volume', 'pending'], ['storage', 'pending'], ['dns', 'pending'], ['health', 'pending'],
     ]);
     // Not serving yet: vendor requests wait with 503.
     const early = await rt.app.request(`/api/v1/ingest/${id}/batch/none`, { headers: { authorization: `Bearer ${vendor}` } });
@@ -91,11 +108,18 @@ describe('tenant provisioning with the Hetzner driver', () => {
       expect(step.started_at && step.finished_at).toBeTruthy();
     }
     const resources = double.list(tenantSelector(id));
-    expect(resources.map((r) => r.kind).sort()).toEqual(['firewall', 'network', 'server', 'volume']);
+    expect(resources.map((r) => r.kind).sort()).toEqual(ALL_KINDS);
     for (const r of resources) {
       expect(r.labels).toMatchObject({ tenant_id: id, managed_by: 'frostbyte' });
-      expect(String(r.id)).toBe(stepOf(s, r.kind).resource_ids[`${r.kind}_id`]);
+      const [step, key] = MADE_BY[r.kind];
+      expect(String(r.id)).toBe(stepOf(s, step).resource_ids[key]);
     }
+    // The tenant's host points at its server's public address.
+    const serverIp = stepOf(s, 'server').resource_ids.public_ipv4;
+    expect(serverIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(stepOf(s, 'dns').resource_ids).toEqual({ dns_record_id: `${id}.pipeline/A`, host: `${id}.${TENANT_DOMAIN}`, ipv4: serverIp });
+    const rrset = await fetch(`${double.url}/zones/${ZONE}/rrsets/${id}.pipeline/A`, { headers: { authorization: `Bearer ${double.token}` } });
+    expect(((await rrset.json()) as { rrset: { records: unknown } }).rrset.records).toEqual([{ value: serverIp, comment: null }]);
     expect(stepOf(s, 'volume').resource_ids.attached_to).toBe(stepOf(s, 'server').resource_ids.server_id);
     expect(stepOf(s, 'server').resource_ids.private_ip).toMatch(/^10\.0\.1\.\d+$/);
     expect(stepOf(s, 'storage').resource_ids).toMatchObject({ schema: tenantSchemaName(id), bucket: `frostbyte-${id}` });
@@ -107,10 +131,14 @@ describe('tenant provisioning with the Hetzner driver', () => {
     const events = await eventsOf(rt.services, id);
     expect(events.map((e) => e.event_type)).toEqual([
       'TENANT_CREATED', 'TENANT_PROVISION_STARTED',
-      ...Array(6).fill('TENANT_PROVISION_STEP_COMPLETED'),
+      ...Array(7).fill('TENANT_PROVISION_STEP_COMPLETED'),
       'TENANT_PROVISIONED',
     ]);
-    expect(events.filter((e) => e.event_type === 'TENANT_PROVISION_STEP_COMPLETED').map((e) => e.details.step)).toEqual(['network', 'firewall', 'server', 'volume', 'storage', 'health']);
+    expect(events.filter((e) => e.event_type === 'TENANT_PROVISION_STEP_COMPLETED').map((e) => e.details.step)).toEqual(['network', 'firewall', 'server', 'volume', 'storage', 'dns', 'health']);
+    // The readiness check went over HTTP to this process's own listener, answered at once.
+    const health = events.find((e) => e.event_type === 'TENANT_PROVISION_STEP_COMPLETED' && e.details.step === 'health');
+    expect(health?.details).toMatchObject({ url: `${await rt.services.selfUrl?.()}/api/v1/tenants/${id}/health`, attempts: 1 });
+    expect(health?.details.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
     expect(events[0].actor).toBe('test-user');
     expect((await verifyLogChain(rt.services.control, id)).valid).toBe(true);
 
@@ -121,13 +149,18 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect((await api('POST', '/api/v1/admin/tenants', { tenant_id: id })).status).toBe(409);
   });
 
-  const faults: { step: string; inject: (id: string) => Promise<void> | void; fix?: (id: string) => Promise<void>; code: string }[] = [
-    { step: 'network', inject: () => double.failNth({ method: 'POST', route: '/networks', status: 403, code: 'resource_limit_exceeded', message: 'network limit reached' }), code: 'resource_limit_exceeded' },
-    { step: 'firewall', inject: () => double.failNth({ method: 'POST', route: '/firewalls', status: 403, code: 'resource_limit_exceeded', message: 'firewall limit reached' }), code: 'resource_limit_exceeded' },
-    { step: 'server', inject: () => double.failNth({ method: 'POST', route: '/servers', status: 412, code: 'resource_unavailable', message: 'cx22 is sold out in nbg1' }), code: 'resource_unavailable' },
-    { step: 'volume', inject: () => double.failActions('attach_volume', { code: 'volume_attach_failed', message: 'attaching the volume failed' }), code: 'volume_attach_failed' },
+  /** Drives the run until its storage step is done: what follows (dns, health) has not run yet. */
+  const untilStorage = (id: string) => drive(rt.services, async () => stepOf(await getTenantStatus(rt.services, id), 'storage').status === 'succeeded');
+  let unreachable = '';
+
+  const faults: { step: string; what: string; inject: (id: string) => Promise<void> | void; fix?: (id: string) => Promise<void> | void; code: string }[] = [
+    { step: 'network', what: 'quota', inject: () => double.failNth({ method: 'POST', route: '/networks', status: 403, code: 'resource_limit_exceeded', message: 'network limit reached' }), code: 'resource_limit_exceeded' },
+    { step: 'firewall', what: 'quota', inject: () => double.failNth({ method: 'POST', route: '/firewalls', status: 403, code: 'resource_limit_exceeded', message: 'firewall limit reached' }), code: 'resource_limit_exceeded' },
+    { step: 'server', what: 'sold out', inject: () => double.failNth({ method: 'POST', route: '/servers', status: 412, code: 'resource_unavailable', message: 'cx22 is sold out in nbg1' }), code: 'resource_unavailable' },
+    { step: 'volume', what: 'attach failed', inject: () => double.failActions('attach_volume', { code: 'volume_attach_failed', message: 'attaching the volume failed' }), code: 'volume_attach_failed' },
     {
       step: 'storage',
+      what: 'migration',
       // A migration that cannot apply: a table of the tenant's schema already exists.
       inject: async (id) => {
         await rt.services.control.execute(sql.raw(`CREATE SCHEMA "${tenantSchemaName(id)}"`));
@@ -139,18 +172,40 @@ describe('tenant provisioning with the Hetzner driver', () => {
       code: 'sqlstate_42P07',
     },
     {
+      step: 'dns',
+      what: 'zone not primary',
+      inject: () => double.failNth({ method: 'POST', route: '/zones/{id_or_name}/rrsets', status: 422, code: 'incorrect_zone_mode', message: "This operation is not supported for this Zone's mode." }),
+      code: 'incorrect_zone_mode',
+    },
+    {
       step: 'health',
-      // The bucket disappears between the storage step and the readiness check.
+      what: 'route answers not ready',
+      // The bucket disappears between the storage step and the readiness check: the tenant's
+      // health route answers 503 with its storage check failed.
       inject: async (id) => {
-        await drive(rt.services, async () => stepOf(await getTenantStatus(rt.services, id), 'storage').status === 'succeeded');
+        await untilStorage(id);
         await (await rt.services.planes.forTenant(id)).store.destroy();
       },
       fix: async (id) => (await rt.services.planes.forTenant(id)).store.ensure(),
-      code: 'unexpected',
+      code: 'tenant_not_ready',
+    },
+    {
+      step: 'health',
+      what: 'route unreachable',
+      // The tenant's public URL points where nothing listens.
+      inject: async (id) => {
+        await untilStorage(id);
+        unreachable = `http://127.0.0.1:${await closedPort()}`;
+        rt.services.env.TENANT_PUBLIC_URL = unreachable;
+      },
+      fix: () => {
+        delete rt.services.env.TENANT_PUBLIC_URL;
+      },
+      code: 'tenant_unreachable',
     },
   ];
 
-  it.each(faults)('a permanent failure at $step leaves the tenant FAILED and notifies; resume finishes the job without duplicates', async ({ step, inject, fix, code }) => {
+  it.each(faults)('a failure at $step ($what) leaves the tenant FAILED and notifies; resume finishes the job without duplicates', async ({ step, what, inject, fix, code }) => {
     const id = newId(`f-${step}`);
     if (step !== 'health') await inject(id);
     await create(id);
@@ -165,6 +220,8 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect(failed.steps.slice(0, at).every((s) => s.status === 'succeeded')).toBe(true);
     expect(stepOf(failed, step)).toMatchObject({ status: 'failed' });
     expect(stepOf(failed, step).error).toContain(code);
+    if (what === 'route answers not ready') expect(stepOf(failed, step).error).toMatch(new RegExp(`/api/v1/tenants/${id}/health: HTTP 503 not_ready \\(storage failed\\)`));
+    if (what === 'route unreachable') expect(stepOf(failed, step).error).toContain(`GET ${unreachable}/api/v1/tenants/${id}/health: no answer (ECONNREFUSED)`);
     expect(failed.steps.slice(at + 1).every((s) => s.status === 'pending' && s.attempts === 0)).toBe(true);
     const failure = (await eventsOf(rt.services, id)).find((e) => e.event_type === 'TENANT_PROVISION_FAILED');
     expect(failure?.details).toMatchObject({ step, reason: 'STEP_FAILED', error_code: code, owner_notification: 'queued' });
@@ -183,7 +240,7 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect(done.steps.every((s) => s.status === 'succeeded')).toBe(true);
     expect(stepOf(done, step).attempts).toBe(step === 'health' ? 3 + 1 : 2);
     const kinds = double.list(tenantSelector(id)).map((r) => r.kind).sort();
-    expect(kinds).toEqual(['firewall', 'network', 'server', 'volume']);
+    expect(kinds).toEqual(ALL_KINDS);
     const types = (await eventsOf(rt.services, id)).map((e) => e.event_type);
     expect(types).toContain('TENANT_PROVISION_RETRY');
     expect(types[types.length - 1]).toBe('TENANT_PROVISIONED');
@@ -201,7 +258,7 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect(await schemaExists(id)).toBe(true);
     expect(existsSync(bucketDir(id))).toBe(true);
     const made = double.list(tenantSelector(id));
-    expect(made).toHaveLength(4);
+    expect(made).toHaveLength(5);
 
     const requestsBefore = double.requests.length;
     await drive(rt.services, async () => owner.received.some((n) => n.tenant_id === id && n.type === 'tenant.provision_failed'));
@@ -209,7 +266,7 @@ describe('tenant provisioning with the Hetzner driver', () => {
     owner.failNext(1);
     const rolled = await api('POST', `/api/v1/admin/tenants/${id}/rollback`);
     expect(rolled.status).toBe(202);
-    expect(rolled.body).toMatchObject({ steps: ['health', 'storage', 'volume', 'server', 'firewall', 'network'] });
+    expect(rolled.body).toMatchObject({ steps: ['health', 'dns', 'storage', 'volume', 'server', 'firewall', 'network'] });
     await drive(rt.services, settled(id));
 
     const after = await status(id);
@@ -219,19 +276,20 @@ describe('tenant provisioning with the Hetzner driver', () => {
     expect(double.list(tenantSelector(id))).toEqual([]);
     expect(await schemaExists(id)).toBe(false);
     expect(existsSync(bucketDir(id))).toBe(false);
-    // Deletes went out in reverse order of creation: volume (detached first), server, firewall, network.
+    // Deletes went out in reverse order of creation: DNS record, volume (detached first), server, firewall, network.
     const deletes = double.requests.slice(requestsBefore).filter((r) => r.method === 'DELETE' || r.route.endsWith('/detach'));
     expect(deletes.map((r) => `${r.method} ${r.route}`)).toEqual([
-      'POST /volumes/{id}/actions/detach', 'DELETE /volumes/{id}', 'DELETE /servers/{id}', 'DELETE /firewalls/{id}', 'DELETE /networks/{id}',
+      'DELETE /zones/{id_or_name}/rrsets/{rr_name}/{rr_type}', 'POST /volumes/{id}/actions/detach', 'DELETE /volumes/{id}', 'DELETE /servers/{id}', 'DELETE /firewalls/{id}', 'DELETE /networks/{id}',
     ]);
     const byKind = Object.fromEntries(made.map((r) => [r.kind, String(r.id)]));
-    expect(deletes.map((r) => r.path.split('/')[2])).toEqual([byKind.volume, byKind.volume, byKind.server, byKind.firewall, byKind.network]);
+    expect(deletes[0].path).toBe(`/zones/${ZONE}/rrsets/${byKind.rrset}`);
+    expect(deletes.slice(1).map((r) => r.path.split('/')[2])).toEqual([byKind.volume, byKind.volume, byKind.server, byKind.firewall, byKind.network]);
 
     const events = await eventsOf(rt.services, id);
     const rollback = events.find((e) => e.event_type === 'TENANT_ROLLED_BACK');
     expect(rollback?.actor).toBe('test-user');
     expect(rollback?.details).toMatchObject({ status: 'FAILED', remaining: [], owner_notification: 'queued' });
-    expect((rollback?.details.deleted as { step: string }[]).map((d) => d.step)).toEqual(['health', 'storage', 'volume', 'server', 'firewall', 'network']);
+    expect((rollback?.details.deleted as { step: string }[]).map((d) => d.step)).toEqual(['health', 'dns', 'storage', 'volume', 'server', 'firewall', 'network']);
     await drive(rt.services, async () => owner.received.some((n) => n.tenant_id === id && n.type === 'tenant.rolled_back'));
     expect((await status(id)).notifications.find((n) => n.type === 'tenant.rolled_back')).toMatchObject({ status: 'delivered', attempts: 2, last_error: null });
 
@@ -310,13 +368,13 @@ describe('tenant provisioning with the Hetzner driver', () => {
     rt.services.cloud = createLocalCloudProvider();
     try {
       const res = await api('POST', `/api/v1/admin/tenants/${id}/deprovision`, { confirm: id });
-      expect([res.status, res.body.code, res.body.step]).toEqual([409, 'CONFLICT', 'volume']);
+      expect([res.status, res.body.code, res.body.step]).toEqual([409, 'CONFLICT', 'dns']);
     } finally {
       rt.services.cloud = hetzner;
     }
     expect((await status(id)).state).toBe('ACTIVE');
     expect(await schemaExists(id)).toBe(true);
-    expect(double.list(tenantSelector(id))).toHaveLength(4);
+    expect(double.list(tenantSelector(id))).toHaveLength(5);
   });
 
   it('lists the live resources by label and the storage with a readiness probe', async () => {
@@ -326,6 +384,6 @@ describe('tenant provisioning with the Hetzner driver', () => {
     const res = await api('GET', `/api/v1/admin/tenants/${id}/resources`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ cloud: 'hetzner', label_selector: `tenant_id=${id},managed_by=frostbyte`, health: { database: { status: 'ok' }, storage: { status: 'ok' } } });
-    expect((res.body.resources as { kind: string }[]).map((r) => r.kind).sort()).toEqual(['firewall', 'network', 'server', 'volume']);
+    expect((res.body.resources as { kind: string }[]).map((r) => r.kind).sort()).toEqual(['dns_record', 'firewall', 'network', 'server', 'volume']);
   });
 });

@@ -14,6 +14,7 @@ import { jwksRoute } from './wellknown/jwks';
 import { webhookRoutes } from './webhooks/endpoints';
 import { controlSteps, pipelineSteps } from '../steps';
 import { adminTenantRoutes } from './admin/tenants';
+import { tenantHealthRoute } from './tenants/health';
 import { controlStepRoutes } from '../../shared/tenants/control-steps';
 import { stepRoutes } from '../../shared/queue/step';
 
@@ -25,6 +26,7 @@ export function buildApi(services: Services | (() => Services)) {
   app.route('/', metricsRoute);
   app.route('/', docsRoutes);
   app.route('/api/v1', health);
+  app.route('/api/v1', tenantHealthRoute);
   app.route('/api/v1', submitBatchRoute);
   app.route('/api/v1', batchStatusRoutes);
   app.route('/api/v1', reportRoute);

@@ -4,6 +4,7 @@ import type { NamedSchema, OpenApiInfo, RouteDoc } from '../../shared/http/opena
 import { ManifestSchema } from '../../shared/intake/manifest';
 import { SearchRequestSchema } from '../../shared/retrieval/query';
 import { TenantConfigPatchSchema } from '../../shared/tenants/config';
+import { TenantHealthSchema } from '../../shared/tenants/health-check';
 import {
   BatchReceiptSchema,
   BatchReportSchema,
@@ -191,7 +192,7 @@ const tenantStatusExample = {
   run: { run_id: 'run_01a21c646b61738182f0da550cfa80ab', kind: 'provision', status: 'succeeded', requested_by: 'cli', started_at: '2026-11-27T09:44:32.865Z', finished_at: '2026-11-27T09:44:33.266Z', deadline_at: '2026-11-27T09:59:32.865Z', stuck: false, stuck_reported_at: null, error: null },
   steps: [
     { name: 'storage', position: 5, status: 'succeeded', attempts: 1, started_at: '2026-11-27T09:44:32.938Z', finished_at: '2026-11-27T09:44:33.155Z', duration_ms: 217, resource_ids: { bucket: 'frostbyte-acme-corp', schema: 'tenant_acme_corp' }, error: null },
-    { name: 'health', position: 6, status: 'succeeded', attempts: 1, started_at: '2026-11-27T09:44:33.190Z', finished_at: '2026-11-27T09:44:33.246Z', duration_ms: 56, resource_ids: {}, error: null },
+    { name: 'health', position: 7, status: 'succeeded', attempts: 1, started_at: '2026-11-27T09:44:33.190Z', finished_at: '2026-11-27T09:44:33.246Z', duration_ms: 56, resource_ids: {}, error: null },
   ],
   notifications: [],
 };
@@ -221,6 +222,26 @@ const healthRoutes = (prefix: string): RouteDoc[] => [
       200: json('Ready.', { status: 'ready', timestamp: '2026-11-27T09:45:49.351Z', checks: { database: { status: 'ok', latency_ms: 1, vector_search: 'hnsw' }, storage: { status: 'ok', latency_ms: 1 }, scanner: { status: 'not_configured', note: 'files are accepted with scan_result not_scanned' } } }),
       503: json('A dependency failed; `checks` says which.', { status: 'not_ready', timestamp: '2026-11-27T09:45:49.351Z', checks: { database: { status: 'ok', latency_ms: 1, vector_search: 'hnsw' }, storage: { status: 'failed', latency_ms: 3002 }, scanner: { status: 'not_configured', note: 'files are accepted with scan_result not_scanned' } } }),
     },
+  },
+];
+
+const tenantHealthExample = (status: 'ready' | 'not_ready') => ({
+  tenant_id: 'acme-corp', status, timestamp: '2026-11-27T09:44:33.240Z',
+  checks: { database: { status: 'ok', latency_ms: 2 }, storage: status === 'ready' ? { status: 'ok', latency_ms: 1 } : { status: 'failed', latency_ms: 4 } },
+});
+const tenantHealthRoutes: RouteDoc[] = [
+  {
+    method: 'get', path: '/api/v1/tenants/:tenant_id/health', operationId: 'tenantReady', summary: 'Readiness of one tenant: its database and bucket', tags: ['Health'], access: { kind: 'public' },
+    description: [
+      "Checks the tenant's own data plane: a query on its database and a probe of its bucket. Answers statuses and timings only. Provisioning calls it at the tenant's public URL (`TENANT_PUBLIC_URL`) before the tenant becomes ACTIVE; monitors can call it at `https://{tenant}.<TENANT_DOMAIN>/api/v1/tenants/{tenant}/health`.",
+      'A tenant that does not exist (or was deprovisioned) is 404. On a tenant host the host and the path must name the same tenant.',
+    ].join('\n\n'),
+    params: { tenant_id: { description: 'Tenant id (a DNS label); must match the host name when it names a tenant.', example: 'acme-corp' } },
+    responses: {
+      200: json('Ready: the database and the bucket answered.', tenantHealthExample('ready'), { name: 'TenantHealth', schema: TenantHealthSchema }),
+      503: json('Not ready; `checks` says which part failed.', tenantHealthExample('not_ready'), { name: 'TenantHealth', schema: TenantHealthSchema }),
+    },
+    errors: ['NOT_FOUND', 'TENANT_MISMATCH'],
   },
 ];
 
@@ -560,7 +581,7 @@ const otherRoutes: RouteDoc[] = [
 ];
 
 export const ROUTE_DOCS: readonly RouteDoc[] = [
-  ...ingestRoutes, ...queryRoutes, ...webhookRoutes, ...auditRoutes, ...adminRoutes, ...tokenRoutes, ...healthRoutes(''), ...healthRoutes('/api/v1'), ...otherRoutes,
+  ...ingestRoutes, ...queryRoutes, ...webhookRoutes, ...auditRoutes, ...adminRoutes, ...tokenRoutes, ...healthRoutes(''), ...healthRoutes('/api/v1'), ...tenantHealthRoutes, ...otherRoutes,
 ];
 
 /** Schemas listed under components even when no route references them by name. */

@@ -22,9 +22,16 @@ async function main() {
     }
     throw e;
   }
-  const runtime = await wireNode(env, { holder: 'frostbyte server', parser: true });
+  // The local relay hands its signed step requests to the app in this process: the same route,
+  // signature check and handler as over HTTP, without a loopback connection per step.
+  let api: ReturnType<typeof buildApi> | undefined;
+  const stepsFetch = async (url: string, init: RequestInit) => {
+    if (!api) throw new Error('the API is not built yet');
+    return api.request(url, init);
+  };
+  const runtime = await wireNode(env, { holder: 'frostbyte server', parser: true, stepsFetch });
   const { services } = runtime;
-  const app = buildApi(services);
+  const app = (api = buildApi(services));
   if (runtime.embedded) {
     // One process owns the embedded data dir: messages a crashed run had claimed are due now.
     for (const id of await activeTenants(services)) await releaseClaims(services, await services.planes.forTenant(id));
@@ -36,6 +43,7 @@ async function main() {
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, async (info) => {
     const base = env.PUBLIC_URL ?? `http://${info.address === '::' ? 'localhost' : info.address}:${info.port}`;
     services.log.log('info', `listening on ${base}`, { component: 'server' });
+    runtime.listeningAt(ownAddress(info.address, info.port));
     for (const id of [CONTROL, ...(await activeTenants(services))]) driver.kick(id);
     auditScheduler = startAuditScheduler(services);
     if (runtime.embedded) await printDemo(base).catch((e) => services.log.log('error', `demo setup failed: ${e instanceof Error ? e.message : e}`, { component: 'server' }));
@@ -77,6 +85,12 @@ async function main() {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** A URL this process can reach itself at: a wildcard listen (dual-stack for `::`) is called on loopback. */
+function ownAddress(address: string, port: number): string {
+  if (address === '0.0.0.0' || address === '::') return `http://127.0.0.1:${port}`;
+  return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
 void main().catch((e) => {

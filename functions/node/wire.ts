@@ -1,3 +1,4 @@
+import { serve } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -31,11 +32,14 @@ import { nodeWebhookSender } from '../../shared/node/webhook-sender';
 import { webhookHooks } from '../../shared/webhooks/enqueue';
 import { createHetznerCloudProvider } from '../../shared/tenants/cloud/hetzner';
 import { createLocalCloudProvider } from '../../shared/tenants/cloud/local';
+import { buildApi } from '../api';
 
 export interface NodeRuntime {
   services: Services;
   /** True on the embedded default (PGlite in the data dir). */
   embedded: boolean;
+  /** The server calls this once it listens: its own requests (the health step's) go there. */
+  listeningAt(url: string): void;
   close(): Promise<void>;
 }
 
@@ -135,7 +139,7 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
 
   // HCLOUD_TOKEN chooses Hetzner for the cloud steps of provisioning; without it there are none.
   const cloud = env.HCLOUD_TOKEN
-    ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log })
+    ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log, dnsZone: env.HCLOUD_DNS_ZONE })
     : createLocalCloudProvider();
   const scanner = env.CLAMD_HOST ? createClamdScanner({ host: env.CLAMD_HOST, port: env.CLAMD_PORT, timeoutMs: 60_000 }) : null;
   const services: Services = {
@@ -152,13 +156,49 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
   services.webhooks = { sender: nodeWebhookSender(), resolveHost: nodeResolveHost };
   services.hooks = { ...services.hooks, ...webhookHooks(services) };
   services.metrics = createPrometheusMetrics(() => services);
+
+  // A process that provisions without serving HTTP (the CLI, tests) still answers the health
+  // step's request over real HTTP: its API on a loopback port, opened on first use.
+  let listening: string | undefined;
+  let loopback: Promise<{ url: string; close(): Promise<void> }> | undefined;
+  services.selfUrl = async () => {
+    if (listening) return listening;
+    if (!loopback) {
+      loopback = serveLoopback(buildApi(services).fetch);
+      // A listener that could not open is tried again on the next call.
+      loopback.catch(() => (loopback = undefined));
+    }
+    return (await loopback).url;
+  };
+  closers.unshift(async () => {
+    if (loopback) await (await loopback).close();
+  });
   return {
     services,
     embedded,
+    listeningAt(url) {
+      listening = url;
+    },
     async close() {
       for (const c of closers) await c().catch(() => {});
     },
   };
+}
+
+function serveLoopback(fetchApp: (request: Request) => Response | Promise<Response>): Promise<{ url: string; close(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: fetchApp, port: 0, hostname: '127.0.0.1' }, (info) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            if ('closeAllConnections' in server) server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+    server.once('error', reject);
+  });
 }
 
 /** The embedded relay's signing key: made once, kept beside the database (mode 0600). */

@@ -99,7 +99,7 @@ export async function wireServerless(settings: ServerlessSettings, opts: Serverl
   const queue = routeStepsByTopic(publish(publicUrl), routed);
 
   const cloud = env.HCLOUD_TOKEN
-    ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log })
+    ? createHetznerCloudProvider({ token: env.HCLOUD_TOKEN, baseUrl: env.HCLOUD_ENDPOINT, clock, logger: log, dnsZone: env.HCLOUD_DNS_ZONE })
     : createLocalCloudProvider();
 
   const services: Services = {

@@ -97,6 +97,28 @@ export const EnvSchema = v.object({
   HCLOUD_SUBNET_IP_RANGE: v.optional(v.pipe(v.string(), v.regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR')), '10.0.1.0/24'),
   /** Comma-separated CIDRs allowed to reach a tenant server on SSH (port 22). Unset: no SSH from outside. */
   HCLOUD_SSH_SOURCE_IPS: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, 'must be comma-separated CIDRs'))),
+  /**
+   * DNS zone (a primary zone in the same Hetzner project) in which provisioning points each
+   * tenant's host `{tenant}.TENANT_DOMAIN` at the tenant server's public IPv4 (an A record).
+   * TENANT_DOMAIN must be this zone or below it. Unset: no DNS step.
+   */
+  HCLOUD_DNS_ZONE: v.optional(v.pipe(v.string(), v.toLowerCase(), v.regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a domain name such as example.com'))),
+  /**
+   * Where a tenant's API is served, `{tenant}` replaced by the tenant id, e.g.
+   * `https://{tenant}.pipeline.example.com`. Provisioning's health step calls
+   * `{this}/api/v1/tenants/{tenant}/health`. Unset: this process's own API (the Node server's
+   * listening address; PUBLIC_URL on Workers and Lambda).
+   */
+  TENANT_PUBLIC_URL: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => /^https?:\/\//.test(s) && URL.canParse(s.replaceAll('{tenant}', 'tenant')), 'must be an http(s) URL, optionally with {tenant}'),
+      v.transform((s) => s.replace(/\/+$/, '')),
+    ),
+  ),
+  /** HTTP attempts of one run of the health step before it fails, and the first wait between them (doubled each time). */
+  TENANT_HEALTH_ATTEMPTS: v.optional(positiveInt, '5'),
+  TENANT_HEALTH_BACKOFF_MS: v.optional(positiveInt, '500'),
   /** A provisioning run still going after this many minutes is reported as stuck. */
   PROVISION_DEADLINE_MINUTES: v.optional(positiveInt, '15'),
   /** The platform owner's notification URL: provisioning failures, rollbacks and stuck runs are POSTed here as JSON. */
@@ -148,6 +170,14 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
   };
   requireTogether(['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']);
   requireTogether(['QSTASH_URL', 'QSTASH_TOKEN', 'QSTASH_CURRENT_SIGNING_KEY', 'QSTASH_NEXT_SIGNING_KEY']);
+  if (env.HCLOUD_DNS_ZONE !== undefined) {
+    const zone = env.HCLOUD_DNS_ZONE;
+    if (env.HCLOUD_TOKEN === undefined) problems.push({ key: 'HCLOUD_TOKEN', message: 'required when HCLOUD_DNS_ZONE is set' });
+    if (env.TENANT_DOMAIN === undefined) problems.push({ key: 'TENANT_DOMAIN', message: 'required when HCLOUD_DNS_ZONE is set: tenant hosts are {tenant}.TENANT_DOMAIN' });
+    else if (env.TENANT_DOMAIN !== zone && !env.TENANT_DOMAIN.endsWith(`.${zone}`)) {
+      problems.push({ key: 'TENANT_DOMAIN', message: `must be the DNS zone ${zone} or a name below it (HCLOUD_DNS_ZONE)` });
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   return env;
 }

@@ -9,8 +9,8 @@ import type { Services } from '../services';
 import { tenantSelector, type CloudResource } from './cloud/cloud-provider';
 import { configFromPatch, parseConfigPatch } from './config';
 import { listOwnerNotifications, type NotificationRecord } from './notify';
+import { checkTenantHealth } from './health-check';
 import {
-  checkTenantHealth,
   enqueueDeadline,
   enqueueFinish,
   enqueueStep,
@@ -113,7 +113,7 @@ export async function beginTenant(
     const run = await insertRun(tx, services, { tenantId, kind: 'provision', actor });
     // Rows left by an earlier tenant of the same id (deleted by hand) must not leak into this one.
     await tx.delete(provisioningSteps).where(eq(provisioningSteps.tenantId, tenantId));
-    const plan = planSteps(services.cloud.kind);
+    const plan = planSteps(services.cloud);
     await tx.insert(provisioningSteps).values(plan.map((s) => ({ tenantId, name: s.name, position: s.position, status: s.status, resourceIds: {} })));
     await tx.update(tenants).set({ state: 'PROVISIONING', updatedAt: now }).where(eq(tenants.id, tenantId));
     const first = plan.find((s) => s.status === 'pending')?.name ?? null;

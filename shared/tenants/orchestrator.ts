@@ -16,10 +16,12 @@ import { RetryableStepError } from '../queue/step';
 import { CONTROL } from '../queue/sweeper';
 import type { Services } from '../services';
 import { CloudProviderError, tenantSelector, type CloudResource } from './cloud/cloud-provider';
+import { waitForTenantHealthy } from './health-check';
 import { deliverOwnerNotification, PROVISION_TOPIC, queueOwnerNotification, type OwnerNotification, type OwnerNotificationType } from './notify';
 import {
   CLOUD_STEPS,
   cloudResourceName,
+  dnsRecordSpec,
   firewallSpec,
   networkSpec,
   PROVISION_STEPS,
@@ -238,41 +240,17 @@ async function performStep(services: Services, tenantId: string, step: Provision
       if (s.database) ids.database = s.database;
       return { resourceIds: ids, details: { ...ids } };
     }
+    case 'dns': {
+      const spec = dnsRecordSpec(env, tenantId, idOf(steps, 'server', 'public_ipv4'));
+      const r = await cloud.findOrCreateDnsRecord(spec);
+      return { resourceIds: { dns_record_id: r.id, host: spec.host, ipv4: spec.ipv4 }, details: { name: r.name, created: r.created, zone: cloud.dnsZone } };
+    }
     case 'health': {
-      const checks = await checkTenantHealth(services, tenantId);
-      const failed = Object.entries(checks).filter(([, c]) => c.status !== 'ok');
-      if (failed.length) {
-        const first = failed[0][1];
-        throw first.error ?? new Error(`${failed[0][0]} check failed`);
-      }
-      return { resourceIds: {}, details: { database_ms: checks.database.latency_ms, storage_ms: checks.storage.latency_ms } };
+      // Over HTTP, through the tenant's public health route: proves the request path too.
+      const r = await waitForTenantHealthy(services, tenantId);
+      return { resourceIds: {}, details: { url: r.url, attempts: r.attempts, database_ms: r.health.checks.database.latency_ms, storage_ms: r.health.checks.storage.latency_ms } };
     }
   }
-}
-
-export interface HealthCheck {
-  status: 'ok' | 'failed';
-  latency_ms: number;
-  message?: string;
-  error?: unknown;
-}
-
-/** A tenant's readiness: its data plane answers a query and its bucket is reachable and writable. */
-export async function checkTenantHealth(services: Services, tenantId: string): Promise<{ database: HealthCheck; storage: HealthCheck }> {
-  const probe = async (fn: () => Promise<unknown>): Promise<HealthCheck> => {
-    const started = Date.now();
-    try {
-      await fn();
-      return { status: 'ok', latency_ms: Date.now() - started };
-    } catch (e) {
-      return { status: 'failed', latency_ms: Date.now() - started, message: e instanceof Error ? e.message : String(e), error: e };
-    }
-  };
-  const plane = await services.planes.forTenant(tenantId);
-  return {
-    database: await probe(() => plane.db.select({ id: plane.tables.batches.batchId }).from(plane.tables.batches).limit(1)),
-    storage: await probe(() => plane.store.check()),
-  };
 }
 
 // ---- running one step -------------------------------------------------------------------
@@ -506,7 +484,7 @@ async function performUndo(services: Services, tenantId: string, row: StepRow): 
       // here would leak the resources. Run the teardown where HCLOUD_TOKEN is set.
       throw new CloudProviderError('cloud_not_configured', `step ${step} made ${kind} resources, but this process has no cloud configured (set HCLOUD_TOKEN)`, { retryable: false });
     }
-    const name = cloudResourceName(tenantId, step);
+    const name = cloudResourceName(services.env, tenantId, step);
     const ids = new Set<string>();
     const recorded = row.resourceIds[`${kind}_id`];
     if (recorded) ids.add(recorded);
@@ -516,6 +494,7 @@ async function performUndo(services: Services, tenantId: string, row: StepRow): 
       if (kind === 'volume') await services.cloud.deleteVolume(id);
       else if (kind === 'server') await services.cloud.deleteServer(id);
       else if (kind === 'firewall') await services.cloud.deleteFirewall(id);
+      else if (kind === 'dns_record') await services.cloud.deleteDnsRecord(id);
       else await services.cloud.deleteNetwork(id);
     }
     return ids.size ? { deleted: [...ids].join(',') } : {};

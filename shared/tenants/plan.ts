@@ -2,8 +2,9 @@ import type { Env } from '../config/env';
 import type { ProvisioningStepStatus } from '../db/schema/control-operations';
 import {
   tenantResourceNames,
-  type CloudProviderKind,
+  type CloudProvider,
   type CloudResourceKind,
+  type DnsRecordSpec,
   type FirewallRule,
   type FirewallSpec,
   type NetworkSpec,
@@ -12,11 +13,12 @@ import {
 } from './cloud/cloud-provider';
 
 /**
- * A tenant's provisioning, in order (DESIGN §7): its cloud resources, then its storage, then a
- * readiness check. Each step is idempotent and records the ids of what it made, so a run
- * resumes at the first step that has not succeeded and rollback undoes them in reverse.
+ * A tenant's provisioning, in order (DESIGN §7): its cloud resources, then its storage, then the
+ * DNS record of its host, then a readiness check over HTTP. Each step is idempotent and records
+ * the ids of what it made, so a run resumes at the first step that has not succeeded and rollback
+ * undoes them in reverse.
  */
-export const PROVISION_STEPS = ['network', 'firewall', 'server', 'volume', 'storage', 'health'] as const;
+export const PROVISION_STEPS = ['network', 'firewall', 'server', 'volume', 'storage', 'dns', 'health'] as const;
 export type ProvisionStepName = (typeof PROVISION_STEPS)[number];
 
 /** Steps that make cloud resources, and the kind each one makes. Skipped without a cloud. */
@@ -25,19 +27,17 @@ export const CLOUD_STEPS: Readonly<Partial<Record<ProvisionStepName, CloudResour
   firewall: 'firewall',
   server: 'server',
   volume: 'volume',
+  dns: 'dns_record',
 };
 
 export function isProvisionStep(name: string): name is ProvisionStepName {
   return (PROVISION_STEPS as readonly string[]).includes(name);
 }
 
-/** The step rows a new tenant starts with. */
-export function planSteps(cloud: CloudProviderKind): { name: ProvisionStepName; position: number; status: ProvisioningStepStatus }[] {
-  return PROVISION_STEPS.map((name, i) => ({
-    name,
-    position: i + 1,
-    status: CLOUD_STEPS[name] && cloud === 'none' ? 'skipped' : 'pending',
-  }));
+/** The step rows a new tenant starts with: cloud steps are skipped without a cloud, `dns` without a DNS zone. */
+export function planSteps(cloud: Pick<CloudProvider, 'kind' | 'dnsZone'>): { name: ProvisionStepName; position: number; status: ProvisioningStepStatus }[] {
+  const skipped = (name: ProvisionStepName) => (CLOUD_STEPS[name] !== undefined && cloud.kind === 'none') || (name === 'dns' && !cloud.dnsZone);
+  return PROVISION_STEPS.map((name, i) => ({ name, position: i + 1, status: skipped(name) ? 'skipped' : 'pending' }));
 }
 
 /** Role label of a tenant's server; the name is `tenant-<id>-data-1`. */
@@ -46,10 +46,26 @@ export const SERVER_ROLE = 'data';
 /** Where a tenant's data volume is mounted by cloud-init (Hetzner automounts to /mnt/HC_Volume_<id>). */
 export const DATA_MOUNT = '/var/lib/frostbyte';
 
+/** Seconds resolvers may cache a tenant's A record: short, so a replaced server is reached soon. */
+export const DNS_TTL_SECONDS = 300;
+
+/** A tenant's host name, `{tenant}.TENANT_DOMAIN`; undefined without TENANT_DOMAIN. */
+export function tenantHost(env: Env, tenantId: string): string | undefined {
+  return env.TENANT_DOMAIN ? `${tenantId}.${env.TENANT_DOMAIN}` : undefined;
+}
+
+export function dnsRecordSpec(env: Env, tenantId: string, ipv4: string): DnsRecordSpec {
+  const host = tenantHost(env, tenantId);
+  if (!host) throw new Error('the dns step needs TENANT_DOMAIN (tenant hosts are {tenant}.TENANT_DOMAIN)');
+  return { tenantId, host, ipv4, ttlSeconds: DNS_TTL_SECONDS };
+}
+
 /** The cloud resource a cloud step makes, by its deterministic name. */
-export function cloudResourceName(tenantId: string, step: ProvisionStepName): string | undefined {
+export function cloudResourceName(env: Env, tenantId: string, step: ProvisionStepName): string | undefined {
   const names = tenantResourceNames(tenantId);
   switch (step) {
+    case 'dns':
+      return tenantHost(env, tenantId);
     case 'network':
       return names.network;
     case 'firewall':

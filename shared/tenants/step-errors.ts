@@ -1,6 +1,7 @@
 import { CloudProviderError } from './cloud/cloud-provider';
 import { AppError } from '../http/errors';
 import { RetryableStepError } from '../queue/step';
+import { TenantHealthError } from './health-check';
 
 /**
  * How a provisioning step failed, in the words the status table and the audit log use.
@@ -31,6 +32,7 @@ export function describeStepError(err: unknown): StepFailure {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof CloudProviderError) return { code: e.code, message: e.message, retryable: e.retryable };
     if (e instanceof RetryableStepError) return { code: 'retryable', message: e.message, retryable: true };
+    if (e instanceof TenantHealthError) return { code: e.code, message: e.message, retryable: e.retryable };
     if (e instanceof AppError) return { code: e.code, message: e.detail, retryable: e.status >= 500 };
     if (typeof e !== 'object') break;
     const rec = e as Record<string, unknown>;

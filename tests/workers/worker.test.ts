@@ -69,6 +69,9 @@ beforeAll(async () => {
   settings = loadServerlessSettings(stringSettings(env), 'workers');
   // The test's own handle on the same databases and buckets, wired exactly as the Worker wires them.
   rt = await wireServerless(settings, { log: silentLogger, ownStepsBaseUrl: settings.env.PUBLIC_URL ?? '', poolSize: { control: 2, tenant: 2 }, endConnections: false });
+  // Provisioning's health step calls the tenant health route at PUBLIC_URL, where nothing listens
+  // here: the request goes to this Worker's own fetch handler instead, through the real route.
+  rt.services.healthFetch = (url, init) => exports.default.fetch(url, init);
   tenant = uniqueId('wk');
   otherTenant = uniqueId('wko');
   await createTenant(rt.services, { tenantId: tenant, actor: 'workers-test' });

@@ -16,7 +16,8 @@ export const TENANT_LABEL = 'tenant_id';
 export const MANAGED_BY_LABEL = 'managed_by';
 export const MANAGED_BY_VALUE = 'frostbyte';
 
-export type CloudResourceKind = 'server' | 'network' | 'firewall' | 'volume';
+/** `dns_record`: an A record set in the platform's DNS zone, pointing a tenant's host at its server. */
+export type CloudResourceKind = 'server' | 'network' | 'firewall' | 'volume' | 'dns_record';
 
 /**
  * `none`: the embedded default. It has no cloud resources: `listResources` answers nothing,
@@ -105,8 +106,25 @@ export interface VolumeSpec extends TenantScoped {
   format?: 'ext4' | 'xfs';
 }
 
+export interface DnsRecordSpec {
+  tenantId: string;
+  /** Fully qualified host name inside the provider's zone, e.g. `acme.pipeline.example.com`. */
+  host: string;
+  /** The one IPv4 address the A record answers. */
+  ipv4: string;
+  /** Seconds resolvers may cache the answer. */
+  ttlSeconds: number;
+  /** Extra labels; `tenant_id` and `managed_by` are always set and cannot be overridden. */
+  labels?: Labels;
+}
+
 export interface CloudProvider {
   readonly kind: CloudProviderKind;
+  /**
+   * The DNS zone tenant host records are made in (e.g. `example.com`); undefined when this
+   * provider makes no DNS records, and then the `dns` provisioning step is skipped.
+   */
+  readonly dnsZone?: string;
   findOrCreateNetwork(spec: NetworkSpec): Promise<EnsuredResource>;
   findOrCreateFirewall(spec: FirewallSpec): Promise<EnsuredResource>;
   /** Creates the server attached to the network and firewall and waits until it has started. */
@@ -114,7 +132,13 @@ export interface CloudProvider {
   findOrCreateVolume(spec: VolumeSpec): Promise<EnsuredResource>;
   /** Attaches the volume to the server; already attached to that server is success. */
   attachVolume(volumeId: string, serverId: string, opts?: { automount?: boolean }): Promise<void>;
-  /** Every server, network, firewall and volume matching the label selector (all pages). */
+  /**
+   * Points `spec.host` (an A record) at `spec.ipv4`. The record's id is `<name>/A`, its name the
+   * full host. An existing record of the host labelled for the tenant is adopted and its value
+   * corrected; one not labelled for the tenant is `name_taken`.
+   */
+  findOrCreateDnsRecord(spec: DnsRecordSpec): Promise<EnsuredResource>;
+  /** Every server, network, firewall, volume and DNS record matching the label selector (all pages). */
   listResources(labelSelector: string): Promise<CloudResource[]>;
   /** Deleting a resource that does not exist is success. Each waits until the cloud is done. */
   deleteServer(id: string): Promise<void>;
@@ -122,6 +146,8 @@ export interface CloudProvider {
   deleteFirewall(id: string): Promise<void>;
   /** Detaches the volume first if it is still attached. */
   deleteVolume(id: string): Promise<void>;
+  /** Deletes a DNS record by the id `findOrCreateDnsRecord` answered. */
+  deleteDnsRecord(id: string): Promise<void>;
 }
 
 /**

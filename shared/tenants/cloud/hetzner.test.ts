@@ -22,7 +22,7 @@ const newTenant = () => `t${Date.now().toString(36)}${(tenantCounter++).toString
 
 async function setup(overrides: Partial<HetznerCloudOptions> = {}) {
   const clock = new ManualClock(new Date('2026-01-01T00:00:00.000Z'));
-  const double = await startHetznerDouble({ clock, actionPolls: 2 });
+  const double = await startHetznerDouble({ clock, actionPolls: 2, zones: ['example.com', { name: 'secondary.example', mode: 'secondary' }] });
   doubles.push(double);
   const sleeps: number[] = [];
   const provider = createHetznerCloudProvider({
@@ -329,5 +329,70 @@ describe('Hetzner Cloud driver against the API double', () => {
     });
     const err = await rejection(provider.attachVolume(made.volume.id, other.id));
     expect(err).toMatchObject({ code: 'volume_already_attached', retryable: false });
+  });
+
+  describe('DNS records', () => {
+    const dns = (tenantId: string, ipv4 = '203.0.113.7') => ({ tenantId, host: `${tenantId}.pipeline.example.com`, ipv4, ttlSeconds: 300 });
+
+    it('points the tenant host at an address, labelled; adopts and corrects it on a second run; lists and deletes it', async () => {
+      const { provider, double, api } = await setup({ dnsZone: 'example.com' });
+      const tenantId = newTenant();
+      const made = await provider.findOrCreateDnsRecord(dns(tenantId));
+      expect(made).toEqual({ id: `${tenantId}.pipeline/A`, name: `${tenantId}.pipeline.example.com`, created: true });
+      const post = double.requests.find((r) => r.method === 'POST' && r.route === '/zones/{id_or_name}/rrsets');
+      expect(post?.body).toEqual({ name: `${tenantId}.pipeline`, type: 'A', ttl: 300, labels: { tenant_id: tenantId, managed_by: 'frostbyte' }, records: [{ value: '203.0.113.7' }] });
+      // The create action was polled to success before the step was told "done".
+      expect(double.requests.some((r) => r.route === '/actions/{id}')).toBe(true);
+
+      const again = await provider.findOrCreateDnsRecord(dns(tenantId));
+      expect(again).toMatchObject({ id: made.id, created: false });
+      expect(double.requests.filter((r) => r.route.endsWith('/set_records'))).toHaveLength(0);
+      // The server was replaced: the adopted record follows the new address.
+      await provider.findOrCreateDnsRecord(dns(tenantId, '203.0.113.99'));
+      const rrset = (await api(`/zones/example.com/rrsets/${tenantId}.pipeline/A`)).rrset as { records: unknown };
+      expect(rrset.records).toEqual([{ value: '203.0.113.99', comment: null }]);
+
+      expect(await provider.listResources(tenantSelector(tenantId))).toEqual([
+        { kind: 'dns_record', id: made.id, name: `${tenantId}.pipeline.example.com`, labels: { tenant_id: tenantId, managed_by: 'frostbyte' } },
+      ]);
+      await provider.deleteDnsRecord(made.id);
+      expect(double.list(tenantSelector(tenantId))).toEqual([]);
+      await provider.deleteDnsRecord(made.id);
+    });
+
+    it('adopts the record when the create reply was lost, and refuses one not labelled for the tenant', async () => {
+      const { provider, double } = await setup({ dnsZone: 'example.com' });
+      const tenantId = newTenant();
+      double.failNth({ method: 'POST', route: '/zones/{id_or_name}/rrsets', status: 502, code: 'server_error', afterCommit: true });
+      const made = await provider.findOrCreateDnsRecord(dns(tenantId));
+      expect(made.created).toBe(false);
+      expect(double.requests.filter((r) => r.method === 'POST' && r.route === '/zones/{id_or_name}/rrsets').map((r) => r.status)).toEqual([502, 409]);
+      expect(double.list(tenantSelector(tenantId))).toHaveLength(1);
+
+      const other = newTenant();
+      await fetch(`${double.url}/zones/example.com/rrsets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${double.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `${other}.pipeline`, type: 'A', records: [{ value: '198.51.100.1' }] }),
+      });
+      const taken = await rejection(provider.findOrCreateDnsRecord(dns(other)));
+      expect(taken).toMatchObject({ code: 'name_taken', retryable: false });
+
+      const outside = await rejection(provider.findOrCreateDnsRecord({ ...dns(other), host: `${other}.elsewhere.test` }));
+      expect(outside).toMatchObject({ code: 'invalid_input', retryable: false });
+    });
+
+    it('a zone in secondary mode is a permanent error; without a zone there is no DNS', async () => {
+      const secondary = await setup({ dnsZone: 'secondary.example' });
+      const tenantId = newTenant();
+      const err = await rejection(secondary.provider.findOrCreateDnsRecord({ ...dns(tenantId), host: `${tenantId}.secondary.example` }));
+      expect(err).toMatchObject({ code: 'incorrect_zone_mode', status: 422, retryable: false });
+
+      const none = await setup();
+      expect(none.provider.dnsZone).toBeUndefined();
+      expect(await rejection(none.provider.findOrCreateDnsRecord(dns(tenantId)))).toMatchObject({ code: 'dns_not_configured', retryable: false });
+      await none.provider.listResources(tenantSelector(tenantId));
+      expect(none.double.requests.some((r) => r.path.startsWith('/zones'))).toBe(false);
+    });
   });
 });

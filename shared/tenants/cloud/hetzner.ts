@@ -8,6 +8,7 @@ import {
   type CloudProvider,
   type CloudResource,
   type CloudResourceKind,
+  type DnsRecordSpec,
   type EnsuredResource,
   type EnsuredServer,
   type FirewallRule,
@@ -34,6 +35,10 @@ import {
  *   `GET /actions/{id}`.
  * - 429 `rate_limit_exceeded` carries `RateLimit-Limit/-Remaining/-Reset` (reset is a UNIX
  *   time in seconds; the budget refills by one request per second).
+ * - DNS (zones in primary mode): RRSets live under `/zones/{id_or_name}/rrsets`, are named
+ *   relative to the zone (lower case, no trailing dot, `@` for the apex) and identified by
+ *   `{name}/{type}`; creating, deleting and setting records answer Action objects. Zones in
+ *   secondary mode answer 422 `incorrect_zone_mode`.
  */
 export const HETZNER_API_URL = 'https://api.hetzner.cloud/v1';
 
@@ -67,6 +72,8 @@ export interface HetznerCloudOptions {
   actionTimeoutMs?: number;
   /** Per HTTP request, in ms. Default 30 000. */
   requestTimeoutMs?: number;
+  /** Name of the DNS zone (primary mode) tenant host records go in. Unset: no DNS records. */
+  dnsZone?: string;
 }
 
 // Error codes that say "try again": the API's own advice (conflict, locked) or a passing fault.
@@ -91,10 +98,20 @@ const ServerSchema = v.looseObject({
 });
 type HServer = v.InferOutput<typeof ServerSchema>;
 const VolumeSchema = v.looseObject({ ...NamedSchema.entries, server: v.nullish(v.number()), status: v.string() });
+const RrsetSchema = v.looseObject({
+  id: v.string(),
+  name: v.string(),
+  type: v.string(),
+  labels: v.optional(LabelsSchema, {}),
+  records: v.optional(v.array(v.looseObject({ value: v.string() })), []),
+});
+type HRrset = v.InferOutput<typeof RrsetSchema>;
 const PageMetaSchema = v.optional(v.looseObject({ pagination: v.optional(v.looseObject({ next_page: v.nullish(v.number()) })) }));
 const ErrorBodySchema = v.looseObject({ error: v.looseObject({ code: v.string(), message: v.string(), details: v.optional(v.unknown()) }) });
 
-const COLLECTIONS: Record<CloudResourceKind, { path: string; one: string; many: string }> = {
+/** The kinds with a collection of their own (`/servers`, …); DNS records live under their zone. */
+type CloudServerKind = Exclude<CloudResourceKind, 'dns_record'>;
+const COLLECTIONS: Record<CloudServerKind, { path: string; one: string; many: string }> = {
   server: { path: '/servers', one: 'server', many: 'servers' },
   network: { path: '/networks', one: 'network', many: 'networks' },
   firewall: { path: '/firewalls', one: 'firewall', many: 'firewalls' },
@@ -111,6 +128,7 @@ export function createHetznerCloudProvider(options: HetznerCloudOptions): CloudP
 
 class HetznerCloud implements CloudProvider {
   readonly kind = 'hetzner' as const;
+  readonly dnsZone: string | undefined;
   private readonly baseUrl: string;
   private readonly token: string;
   private readonly fetchFn: typeof fetch;
@@ -141,6 +159,7 @@ class HetznerCloud implements CloudProvider {
     this.actionPollIntervalMs = o.actionPollIntervalMs ?? 1000;
     this.actionTimeoutMs = o.actionTimeoutMs ?? 300_000;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
+    this.dnsZone = o.dnsZone?.toLowerCase().replace(/\.$/, '');
   }
 
   async findOrCreateNetwork(spec: NetworkSpec): Promise<EnsuredResource> {
@@ -250,7 +269,73 @@ class HetznerCloud implements CloudProvider {
         out.push({ kind, id: String(item.id), name: item.name, labels: item.labels, ...('status' in item && typeof item.status === 'string' ? { status: item.status } : {}) });
       }
     }
+    if (this.dnsZone) {
+      const zone = this.dnsZone;
+      for (const rrset of await this.listPages(`${zonePath(zone)}/rrsets`, 'rrsets', { label_selector: labelSelector }, RrsetSchema)) {
+        out.push({ kind: 'dns_record', id: rrset.id, name: hostOf(rrset.name, zone), labels: rrset.labels });
+      }
+    }
     return out;
+  }
+
+  // ---- DNS ----------------------------------------------------------------------------------
+
+  async findOrCreateDnsRecord(spec: DnsRecordSpec): Promise<EnsuredResource> {
+    const zone = this.requireZone();
+    const name = relativeName(spec.host, zone);
+    const deadline = this.deadline();
+    const existing = await this.getRrset(zone, name);
+    if (existing) return { id: await this.adoptRrset(zone, existing, spec, deadline), name: spec.host, created: false };
+    try {
+      const body = await this.request('POST', `${zonePath(zone)}/rrsets`, {
+        body: { name, type: 'A', ttl: spec.ttlSeconds, labels: tenantLabels(spec.tenantId, spec.labels), records: [{ value: spec.ipv4 }] },
+      });
+      const parsed = parse(v.looseObject({ rrset: RrsetSchema, action: ActionSchema }), body, 'POST /zones/{zone}/rrsets');
+      await this.waitForActions([parsed.action], deadline);
+      return { id: parsed.rrset.id, name: spec.host, created: true };
+    } catch (err) {
+      // Made by an earlier attempt whose answer was lost, or by a concurrent run.
+      if (err instanceof CloudProviderError && err.code === 'uniqueness_error') {
+        const taken = await this.getRrset(zone, name);
+        if (taken) return { id: await this.adoptRrset(zone, taken, spec, deadline), name: spec.host, created: false };
+      }
+      throw err;
+    }
+  }
+
+  async deleteDnsRecord(id: string): Promise<void> {
+    const zone = this.requireZone();
+    const m = /^([a-z0-9@*_.-]+)\/([A-Z]+)$/.exec(id);
+    if (!m) throw new CloudProviderError('invalid_id', `DNS record id must be <name>/<TYPE>, got "${id}"`, { retryable: false });
+    const deadline = this.deadline();
+    const body = await this.ignoreNotFound(() => this.request('DELETE', `${zonePath(zone)}/rrsets/${encodeURIComponent(m[1])}/${m[2]}`));
+    if (body === undefined) return;
+    await this.waitForActions([parse(v.looseObject({ action: ActionSchema }), body, 'DELETE /zones/{zone}/rrsets/{name}/{type}').action], deadline);
+  }
+
+  private requireZone(): string {
+    if (!this.dnsZone) throw new CloudProviderError('dns_not_configured', 'this process has no DNS zone configured (set HCLOUD_DNS_ZONE)', { retryable: false });
+    return this.dnsZone;
+  }
+
+  private async getRrset(zone: string, name: string): Promise<HRrset | undefined> {
+    const body = await this.ignoreNotFound(() => this.request('GET', `${zonePath(zone)}/rrsets/${encodeURIComponent(name)}/A`));
+    if (body === undefined) return undefined;
+    return parse(v.looseObject({ rrset: RrsetSchema }), body, 'GET /zones/{zone}/rrsets/{name}/{type}').rrset;
+  }
+
+  /** Refuses a record that is not Frostbyte's for this tenant; points one that is at the wanted address. */
+  private async adoptRrset(zone: string, rrset: HRrset, spec: DnsRecordSpec, deadline: number): Promise<string> {
+    if (rrset.labels[TENANT_LABEL] !== spec.tenantId || rrset.labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
+      throw new CloudProviderError('name_taken', `DNS record ${spec.host} (A) exists and is not labelled for tenant ${spec.tenantId}`, { retryable: false });
+    }
+    const values = rrset.records.map((r) => r.value);
+    if (values.length !== 1 || values[0] !== spec.ipv4) {
+      // The server was replaced since the record was made: the record follows it.
+      const body = await this.request('POST', `${zonePath(zone)}/rrsets/${encodeURIComponent(rrset.name)}/A/actions/set_records`, { body: { records: [{ value: spec.ipv4 }] } });
+      await this.waitForActions([parse(v.looseObject({ action: ActionSchema }), body, 'set_records').action], deadline);
+    }
+    return rrset.id;
   }
 
   async deleteServer(id: string): Promise<void> {
@@ -292,7 +377,7 @@ class HetznerCloud implements CloudProvider {
    * concurrent run) made it after all, so it is looked up again and adopted.
    */
   private async findOrCreate<T extends HNamed>(
-    kind: CloudResourceKind,
+    kind: CloudServerKind,
     spec: { tenantId: string; name: string },
     schema: v.GenericSchema<unknown, T>,
     create: () => Promise<{ resource: T; actions: HAction[] }>,
@@ -317,7 +402,7 @@ class HetznerCloud implements CloudProvider {
   }
 
   /** Refuses a resource that is not Frostbyte's for this tenant; waits for actions still running on it. */
-  private async adopt<T extends HNamed>(kind: CloudResourceKind, resource: T, tenantId: string, deadline: number): Promise<T> {
+  private async adopt<T extends HNamed>(kind: CloudServerKind, resource: T, tenantId: string, deadline: number): Promise<T> {
     if (resource.labels[TENANT_LABEL] !== tenantId || resource.labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
       throw new CloudProviderError('name_taken', `${kind} name "${resource.name}" is taken by resource ${resource.id}, which is not labelled for tenant ${tenantId}`, {
         retryable: false,
@@ -329,14 +414,14 @@ class HetznerCloud implements CloudProvider {
     return resource;
   }
 
-  private async findByName<T>(kind: CloudResourceKind, name: string, schema: v.GenericSchema<unknown, T>): Promise<T | undefined> {
+  private async findByName<T>(kind: CloudServerKind, name: string, schema: v.GenericSchema<unknown, T>): Promise<T | undefined> {
     const c = COLLECTIONS[kind];
     const body = await this.request('GET', c.path, { query: { name } });
     const items = parse(v.looseObject({ [c.many]: v.array(schema) }), body, `GET ${c.path}`)[c.many] as T[];
     return items[0];
   }
 
-  private async getOne<T>(kind: CloudResourceKind, id: number, schema: v.GenericSchema<unknown, T>): Promise<T | undefined> {
+  private async getOne<T>(kind: CloudServerKind, id: number, schema: v.GenericSchema<unknown, T>): Promise<T | undefined> {
     const c = COLLECTIONS[kind];
     const body = await this.ignoreNotFound(() => this.request('GET', `${c.path}/${id}`));
     if (body === undefined) return undefined;
@@ -347,17 +432,21 @@ class HetznerCloud implements CloudProvider {
     return this.getOne('server', id, ServerSchema);
   }
 
-  private async listAll<T>(kind: CloudResourceKind, query: Query, schema: v.GenericSchema<unknown, T>): Promise<T[]> {
+  private listAll<T>(kind: CloudServerKind, query: Query, schema: v.GenericSchema<unknown, T>): Promise<T[]> {
     const c = COLLECTIONS[kind];
-    const itemsSchema = v.looseObject({ [c.many]: v.array(schema) });
+    return this.listPages(c.path, c.many, query, schema);
+  }
+
+  private async listPages<T>(path: string, key: string, query: Query, schema: v.GenericSchema<unknown, T>): Promise<T[]> {
+    const itemsSchema = v.looseObject({ [key]: v.array(schema) });
     const metaSchema = v.looseObject({ meta: PageMetaSchema });
     const out: T[] = [];
     let page: number | null | undefined = 1;
     // A guard against a server that never says "last page": 1000 pages of 50 is far past any quota.
     for (let i = 0; page != null && i < 1000; i++) {
-      const body = await this.request('GET', c.path, { query: { ...query, page, per_page: PER_PAGE } });
-      out.push(...(parse(itemsSchema, body, `GET ${c.path}`)[c.many] as T[]));
-      const next = parse(metaSchema, body, `GET ${c.path}`).meta?.pagination?.next_page;
+      const body = await this.request('GET', path, { query: { ...query, page, per_page: PER_PAGE } });
+      out.push(...(parse(itemsSchema, body, `GET ${path}`)[key] as T[]));
+      const next = parse(metaSchema, body, `GET ${path}`).meta?.pagination?.next_page;
       page = next != null && next > page ? next : null;
     }
     return out;
@@ -460,6 +549,20 @@ class HetznerCloud implements CloudProvider {
     const full = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** (attempt - 1));
     return Math.round(full / 2 + (this.random() * full) / 2);
   }
+}
+
+const zonePath = (zone: string) => `/zones/${encodeURIComponent(zone)}`;
+
+/** `acme.pipeline.example.com` in zone `example.com` → `acme.pipeline` (the zone apex is `@`). */
+function relativeName(host: string, zone: string): string {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (h === zone) return '@';
+  if (!h.endsWith(`.${zone}`)) throw new CloudProviderError('invalid_input', `host ${host} is not inside the DNS zone ${zone}`, { retryable: false });
+  return h.slice(0, -(zone.length + 1));
+}
+
+function hostOf(name: string, zone: string): string {
+  return name === '@' ? zone : `${name}.${zone}`;
 }
 
 function toApiRule(rule: FirewallRule) {

@@ -2,7 +2,8 @@ import { CloudProviderError, type CloudProvider, type CloudResource } from './cl
 
 /**
  * The embedded default (one machine, DESIGN §1) has no cloud: a tenant is a schema and a
- * folder on this machine. The orchestrator sees `kind === 'none'` and skips the cloud steps;
+ * folder on this machine. The orchestrator sees `kind === 'none'` and skips the cloud steps
+ * (DNS included: tenants are reached by path or `{tenant}.localhost`);
  * listing finds nothing and deleting succeeds, so rollback and deprovisioning need no special
  * case. Asking it to create something is a wiring mistake and fails loudly.
  */
@@ -16,10 +17,12 @@ export function createLocalCloudProvider(): CloudProvider {
     findOrCreateServer: () => unsupported('create a server'),
     findOrCreateVolume: () => unsupported('create a volume'),
     attachVolume: () => unsupported('attach a volume'),
+    findOrCreateDnsRecord: () => unsupported('create a DNS record'),
     listResources: async (): Promise<CloudResource[]> => [],
     deleteServer: async () => {},
     deleteNetwork: async () => {},
     deleteFirewall: async () => {},
     deleteVolume: async () => {},
+    deleteDnsRecord: async () => {},
   };
 }

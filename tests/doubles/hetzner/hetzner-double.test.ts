@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 async function setup() {
-  const double = await startHetznerDouble({ actionPolls: 1 });
+  const double = await startHetznerDouble({ actionPolls: 1, zones: ['example.com', { name: 'secondary.example', mode: 'secondary' }] });
   doubles.push(double);
   const call = async (method: string, path: string, body?: unknown, token: string | null = double.token) => {
     const headers: Record<string, string> = {};
@@ -162,5 +162,58 @@ describe('Hetzner Cloud API double', () => {
     expect(limited.headers.get('ratelimit-remaining')).toBe('0');
     expect(Number(limited.headers.get('ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000);
     expect((await call('GET', '/servers')).status).toBe(200);
+  });
+
+  it('DNS: RRSets in a primary zone by ID or name, with labels, validation, actions and documented errors', async () => {
+    const { call, double } = await setup();
+    const zones = await call('GET', '/zones?name=example.com');
+    const zoneId = at(zones.body, 'zones', 0, 'id');
+    expect(at(zones.body, 'zones', 0)).toMatchObject({ name: 'example.com', mode: 'primary', status: 'ok' });
+    expect(at((await call('GET', `/zones/${zoneId}`)).body, 'zone', 'name')).toBe('example.com');
+
+    const record = { name: 'acme.pipeline', type: 'A', ttl: 300, labels: { tenant_id: 'acme' }, records: [{ value: '203.0.113.7' }] };
+    const created = await call('POST', '/zones/example.com/rrsets', record);
+    expect(created.status).toBe(201);
+    expect(at(created.body, 'rrset')).toEqual({
+      id: 'acme.pipeline/A', name: 'acme.pipeline', type: 'A', ttl: 300, labels: { tenant_id: 'acme' }, protection: { change: false },
+      records: [{ value: '203.0.113.7', comment: null }], zone: zoneId,
+    });
+    expect(at(created.body, 'action', 'command')).toBe('create_rrset');
+    // The same RRSet by zone ID; a second create of the name and type is refused.
+    expect(at((await call('GET', `/zones/${zoneId}/rrsets/acme.pipeline/A`)).body, 'rrset', 'id')).toBe('acme.pipeline/A');
+    expect(at((await call('POST', '/zones/example.com/rrsets', record)).body, 'error', 'code')).toBe('uniqueness_error');
+    expect(at((await call('GET', '/zones/example.com/rrsets?label_selector=tenant_id%3Dacme&type=A')).body, 'rrsets', 'length')).toBe(1);
+    expect(at((await call('GET', '/zones/example.com/rrsets?type=TXT')).body, 'rrsets', 'length')).toBe(0);
+    expect(double.list('tenant_id=acme')).toEqual([{ kind: 'rrset', id: 'acme.pipeline/A', name: 'acme.pipeline', labels: { tenant_id: 'acme' } }]);
+    expect(double.requests.at(-1)?.route).toBe('/zones/{id_or_name}/rrsets');
+
+    const cases: [unknown, string][] = [
+      [{ ...record, name: 'acme.example.com' }, 'name'],
+      [{ ...record, name: 'acme.' }, 'name'],
+      [{ ...record, name: 'Acme' }, 'name'],
+      [{ ...record, type: 'AXFR' }, 'type'],
+      [{ ...record, ttl: 5 }, 'ttl'],
+      [{ ...record, records: [{ value: '2001:db8::1' }] }, 'records[0].value'],
+      [{ ...record, records: [] }, 'records'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await call('POST', '/zones/example.com/rrsets', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((at(res.body, 'error', 'details', 'fields') as { name: string }[]).map((f) => f.name)).toContain(field);
+    }
+
+    const set = await call('POST', '/zones/example.com/rrsets/acme.pipeline/A/actions/set_records', { records: [{ value: '203.0.113.8' }] });
+    expect([set.status, at(set.body, 'action', 'command')]).toEqual([201, 'set_rrset_records']);
+    expect(at((await call('GET', '/zones/example.com/rrsets/acme.pipeline/A')).body, 'rrset', 'records', 0, 'value')).toBe('203.0.113.8');
+
+    expect(at((await call('GET', '/zones/secondary.example/rrsets')).body, 'error', 'code')).toBe('incorrect_zone_mode');
+    expect((await call('GET', '/zones/secondary.example/rrsets')).status).toBe(422);
+    expect(at((await call('GET', '/zones/nope.example/rrsets')).body, 'error', 'code')).toBe('not_found');
+
+    const deleted = await call('DELETE', '/zones/example.com/rrsets/acme.pipeline/A');
+    expect([deleted.status, at(deleted.body, 'action', 'command')]).toEqual([200, 'delete_rrset']);
+    expect(double.requests.at(-1)?.route).toBe('/zones/{id_or_name}/rrsets/{rr_name}/{rr_type}');
+    expect((await call('DELETE', '/zones/example.com/rrsets/acme.pipeline/A')).status).toBe(404);
+    expect(double.list()).toEqual([]);
   });
 });

@@ -27,8 +27,8 @@ import {
  * A local HTTP double of the Hetzner Cloud API v1 for tests (the real API cannot be reached
  * from here). It follows the documented paths, request and response shapes, labels and label
  * selectors, pagination, Action objects and error bodies (OpenAPI `spec.json` as published at
- * docs.hetzner.cloud), for the four resource kinds tenant provisioning uses: networks,
- * firewalls, servers and volumes.
+ * docs.hetzner.cloud), for the resource kinds tenant provisioning uses: networks, firewalls,
+ * servers, volumes, and DNS zones with their RRSets (`/zones/{id_or_name}/rrsets…`).
  *
  * Beyond the API it lets a test inject faults (fail the Nth call of a route, answer 429 with
  * rate-limit headers, keep an action running forever or make it fail) and list what exists.
@@ -38,20 +38,26 @@ import {
  *   volume (`service_error`, message as the real API words it): 409.
  * - A server or firewall naming a network or firewall that does not exist: `invalid_input`.
  * - `RateLimit-Remaining` is not counted down; only injected 429s throttle.
+ * - Zones exist from the start (`zones` option); creating an RRSet whose name and type exist:
+ *   409 `uniqueness_error`; RRSet TTLs from 60 s; A records must hold IPv4 addresses.
  */
 
-export type DoubleKind = 'server' | 'network' | 'firewall' | 'volume';
+export type DoubleKind = 'server' | 'network' | 'firewall' | 'volume' | 'rrset';
 
 export interface DoubleResource {
   kind: DoubleKind;
-  id: number;
+  /** Numeric, except RRSets: `{name}/{type}`. */
+  id: number | string;
   name: string;
   labels: Labels;
 }
 
 export interface FaultSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Path below `/v1` with `{id}` for ids: `/servers`, `/volumes/{id}/actions/attach`, `/actions/{id}`. */
+  /**
+   * Path below `/v1` with `{id}` for ids: `/servers`, `/volumes/{id}/actions/attach`, `/actions/{id}`;
+   * zones and RRSets as documented: `/zones/{id_or_name}/rrsets/{rr_name}/{rr_type}`.
+   */
   route: string;
   /** Which matching call fails, counted from when the fault was added (1 = the next one). Default 1. */
   nth?: number;
@@ -83,6 +89,8 @@ export interface HetznerDoubleOptions {
   clock?: Clock;
   /** Polls of `GET /actions/{id}` after which a running action succeeds. Default 2. */
   actionPolls?: number;
+  /** DNS zones of the project, by name; primary mode unless said otherwise. */
+  zones?: (string | { name: string; mode: 'primary' | 'secondary' })[];
 }
 
 export interface HetznerDouble {
@@ -157,6 +165,23 @@ interface ServerRec {
   privateNet: { network: number; ip: string }[];
   ipv4: string;
 }
+interface ZoneRec {
+  id: number;
+  name: string;
+  mode: 'primary' | 'secondary';
+  labels: Labels;
+  created: string;
+}
+interface RrsetRec {
+  /** `{name}/{type}`, unique within its zone. */
+  id: string;
+  zone: number;
+  name: string;
+  type: string;
+  ttl: number | null;
+  labels: Labels;
+  records: { value: string; comment: string | null }[];
+}
 interface VolumeRec {
   id: number;
   name: string;
@@ -195,7 +220,15 @@ class ApiError extends Error {
 
 const invalidInput = (p: Problems) => new ApiError(400, 'invalid_input', p.toMessage(), p.toDetails());
 const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
-const routeOf = (path: string) => path.replace(/\/\d+(?=\/|$)/g, '/{id}');
+const routeOf = (path: string) =>
+  path
+    .replace(/^\/zones\/[^/]+/, '/zones/{id_or_name}')
+    .replace(/\/rrsets\/[^/]+\/[^/]+/, '/rrsets/{rr_name}/{rr_type}')
+    .replace(/\/\d+(?=\/|$)/g, '/{id}');
+const RRSET_TYPES = new Set(['A', 'AAAA', 'CAA', 'CNAME', 'DS', 'HINFO', 'HTTPS', 'MX', 'NS', 'PTR', 'RP', 'SOA', 'SRV', 'SVCB', 'TLSA', 'TXT']);
+// Lower case labels of letters, digits, `-` and `_` (and a leading `*` label), no trailing dot.
+const RRSET_NAME = /^(@|(\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*)$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 export async function startHetznerDouble(options: HetznerDoubleOptions = {}): Promise<HetznerDouble> {
   const token = options.token ?? 'test-token';
@@ -207,6 +240,8 @@ export async function startHetznerDouble(options: HetznerDoubleOptions = {}): Pr
   const firewalls = new Map<number, FirewallRec>();
   const servers = new Map<number, ServerRec>();
   const volumes = new Map<number, VolumeRec>();
+  const zones = new Map<number, ZoneRec>();
+  const rrsets: RrsetRec[] = [];
   const actions = new Map<number, ActionRec>();
   const requests: RecordedRequest[] = [];
   const faults: Fault[] = [];
@@ -215,6 +250,11 @@ export async function startHetznerDouble(options: HetznerDoubleOptions = {}): Pr
 
   const now = () => clock.now().toISOString();
   const newId = () => nextId++;
+  for (const z of options.zones ?? []) {
+    const zone = typeof z === 'string' ? { name: z, mode: 'primary' as const } : z;
+    const id = newId();
+    zones.set(id, { id, name: zone.name, mode: zone.mode, labels: {}, created: now() });
+  }
 
   function newAction(command: string, resources: { id: number; type: string }[], onSuccess?: () => void): ActionRec {
     const action: ActionRec = {
@@ -357,7 +397,34 @@ export async function startHetznerDouble(options: HetznerDoubleOptions = {}): Pr
     ...[...volumes.values()].map((r) => ({ kind: 'volume' as const, id: r.id, name: r.name, labels: r.labels })),
     ...[...firewalls.values()].map((r) => ({ kind: 'firewall' as const, id: r.id, name: r.name, labels: r.labels })),
     ...[...networks.values()].map((r) => ({ kind: 'network' as const, id: r.id, name: r.name, labels: r.labels })),
+    ...rrsets.map((r) => ({ kind: 'rrset' as const, id: r.id, name: r.name, labels: r.labels })),
   ];
+
+  const zoneJson = (z: ZoneRec) => ({
+    id: z.id,
+    name: z.name,
+    created: z.created,
+    mode: z.mode,
+    ttl: 3600,
+    labels: z.labels,
+    protection: { delete: false },
+    status: 'ok',
+    record_count: rrsets.filter((r) => r.zone === z.id).reduce((n, r) => n + r.records.length, 0),
+    registrar: 'other',
+    primary_nameservers: [],
+    authoritative_nameservers: { assigned: ['hydrogen.ns.hetzner.com.', 'oxygen.ns.hetzner.com.', 'helium.ns.hetzner.de.'], delegated: [], delegation_last_check: null, delegation_status: 'unknown' },
+  });
+
+  const rrsetJson = (r: RrsetRec) => ({
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    ttl: r.ttl,
+    labels: r.labels,
+    protection: { change: false },
+    records: r.records,
+    zone: r.zone,
+  });
 
   // ---- request helpers ----------------------------------------------------------------------
 
@@ -378,10 +445,10 @@ export async function startHetznerDouble(options: HetznerDoubleOptions = {}): Pr
     return body;
   }
 
-  function list<T extends { id: number; name: string; labels: Labels }>(c: Context, items: Iterable<T>, key: string, toJson: (item: T) => unknown) {
+  function list<T extends { id: number | string; name: string; labels: Labels }>(c: Context, items: Iterable<T>, key: string, toJson: (item: T) => unknown) {
     const p = new Problems();
     const q = c.req.query();
-    let selected = [...items].sort((a, b) => a.id - b.id);
+    let selected = [...items].sort((a, b) => (typeof a.id === 'number' && typeof b.id === 'number' ? a.id - b.id : String(a.id).localeCompare(String(b.id))));
     if (q.name !== undefined) selected = selected.filter((i) => i.name === q.name);
     if (q.label_selector !== undefined) {
       try {
@@ -830,6 +897,91 @@ export async function startHetznerDouble(options: HetznerDoubleOptions = {}): Pr
     if (v.server !== null) throw new ApiError(409, 'service_error', `volume with ID '${v.id}' is still attached to a server`);
     volumes.delete(v.id);
     return c.body(null, 204);
+  });
+
+  // ---- DNS: zones and RRSets ----
+
+  /** The zone of `:zone` (ID or name); RRSet routes need one in primary mode. */
+  const zoneParam = (c: Context, opts: { primary?: boolean } = {}): ZoneRec => {
+    const ref = c.req.param('zone') ?? '';
+    const zone = /^\d+$/.test(ref) ? zones.get(Number(ref)) : [...zones.values()].find((z) => z.name === ref.toLowerCase());
+    if (!zone) throw notFound('zone');
+    if (opts.primary && zone.mode !== 'primary') throw new ApiError(422, 'incorrect_zone_mode', "This operation is not supported for this Zone's mode.");
+    return zone;
+  };
+  const rrsetParam = (c: Context, zone: ZoneRec): RrsetRec => {
+    const found = rrsets.find((r) => r.zone === zone.id && r.name === c.req.param('name') && r.type === c.req.param('type'));
+    if (!found) throw notFound('rrset');
+    return found;
+  };
+
+  function readRecords(body: Json, type: string | undefined, p: Problems): RrsetRec['records'] {
+    const out: RrsetRec['records'] = [];
+    const raw = body.records;
+    if (!Array.isArray(raw)) {
+      p.add('records', raw === undefined ? 'is missing' : 'must be an array');
+      return out;
+    }
+    if (raw.length === 0) p.add('records', 'must contain at least one record');
+    raw.forEach((rec, i) => {
+      if (!isObject(rec)) return p.add(`records[${i}]`, 'must be an object');
+      const value = requireString(rec, 'value', p, `records[${i}].value`);
+      const comment = optionalString(rec, 'comment', p, `records[${i}].comment`);
+      if (value !== undefined && type === 'A' && !IPV4.test(value)) p.add(`records[${i}].value`, 'must be an IPv4 address for type A');
+      if (value !== undefined) out.push({ value, comment: comment ?? null });
+    });
+    return out;
+  }
+
+  app.get('/zones', (c) => list(c, zones.values(), 'zones', zoneJson));
+  app.get('/zones/:zone', (c) => c.json({ zone: zoneJson(zoneParam(c)) }));
+  app.get('/zones/:zone/rrsets', (c) => {
+    const zone = zoneParam(c, { primary: true });
+    const types = c.req.queries('type') ?? [];
+    return list(c, rrsets.filter((r) => r.zone === zone.id && (types.length === 0 || types.includes(r.type))), 'rrsets', rrsetJson);
+  });
+  app.get('/zones/:zone/rrsets/:name/:type', (c) => {
+    const zone = zoneParam(c, { primary: true });
+    return c.json({ rrset: rrsetJson(rrsetParam(c, zone)) });
+  });
+  app.post('/zones/:zone/rrsets', async (c) => {
+    const zone = zoneParam(c, { primary: true });
+    const body = await readBody(c);
+    const p = new Problems();
+    const name = requireString(body, 'name', p);
+    if (name !== undefined) {
+      if (name.endsWith('.') || name === zone.name || name.endsWith(`.${zone.name}`)) p.add('name', 'must not end with a dot or the zone name');
+      else if (!RRSET_NAME.test(name)) p.add('name', 'must be a lower-case name relative to the zone, or @ for the apex');
+    }
+    const type = requireString(body, 'type', p);
+    if (type !== undefined && !RRSET_TYPES.has(type)) p.add('type', `must be one of ${[...RRSET_TYPES].join(', ')}`);
+    const ttl = body.ttl;
+    if (ttl !== undefined && ttl !== null && (!isInteger(ttl) || ttl < 60 || ttl > 2147483647)) p.add('ttl', 'must be a whole number of seconds from 60');
+    const labels = optionalLabels(body, p);
+    const records = readRecords(body, type, p);
+    if (!p.empty || name === undefined || type === undefined) throw invalidInput(p);
+    if (rrsets.some((r) => r.zone === zone.id && r.name === name && r.type === type)) {
+      throw new ApiError(409, 'uniqueness_error', 'rrset with this name and type already exists', { fields: [{ name: 'name' }, { name: 'type' }] });
+    }
+    const rrset: RrsetRec = { id: `${name}/${type}`, zone: zone.id, name, type, ttl: isInteger(ttl) ? ttl : null, labels, records };
+    rrsets.push(rrset);
+    return c.json({ rrset: rrsetJson(rrset), action: actionJson(newAction('create_rrset', [{ id: zone.id, type: 'zone' }])) }, 201);
+  });
+  app.post('/zones/:zone/rrsets/:name/:type/actions/set_records', async (c) => {
+    const zone = zoneParam(c, { primary: true });
+    const rrset = rrsetParam(c, zone);
+    const body = await readBody(c);
+    const p = new Problems();
+    const records = readRecords(body, rrset.type, p);
+    if (!p.empty) throw invalidInput(p);
+    rrset.records = records;
+    return c.json({ action: actionJson(newAction('set_rrset_records', [{ id: zone.id, type: 'zone' }])) }, 201);
+  });
+  app.delete('/zones/:zone/rrsets/:name/:type', (c) => {
+    const zone = zoneParam(c, { primary: true });
+    const rrset = rrsetParam(c, zone);
+    rrsets.splice(rrsets.indexOf(rrset), 1);
+    return c.json({ action: actionJson(newAction('delete_rrset', [{ id: zone.id, type: 'zone' }])) });
   });
 
   // ---- serve ----
