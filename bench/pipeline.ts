@@ -53,17 +53,21 @@ async function main() {
       log(`submitting ${PDFS} PDFs and waiting for the last indexed`);
       const cpu0 = cpuSeconds(server.child.pid);
       const t1 = performance.now();
+      const submittedAt = Date.now();
       const res = await run('curl', ['-sS', '--fail-with-body', '-H', `Authorization: Bearer ${token}`, '-F', 'manifest=@manifest.json;type=application/json', ...pdfs.flatMap((p) => ['-F', `files=@${p.name}`]), `${server.url}/api/v1/ingest/demo/batch`], { cwd: root });
       if (res.code !== 0) throw new Error(res.stdout + res.stderr);
       let status: { status: string; completed_at?: string; summary: { indexed: number; failed: number } } = { status: 'processing', summary: { indexed: 0, failed: 0 } };
       let last = -1;
       while (status.status === 'processing') {
-        await new Promise((r) => setTimeout(r, 100));
+        // Polled like a vendor would; the time is the server's own completion stamp, so polling
+        // less often costs no precision and adds little load.
+        await new Promise((r) => setTimeout(r, 500));
         status = await (await fetch(`${server.url}/api/v1/ingest/demo/batch/bench-pipeline`, { headers: { authorization: `Bearer ${token}` } })).json();
         if (status.summary.indexed !== last) log(`  indexed ${(last = status.summary.indexed)}/${PDFS}`);
         if (performance.now() - t1 > 30 * 60_000) throw new Error('pipeline did not finish in 30 minutes');
       }
-      const pipelineMs = performance.now() - t1;
+      // Completion is stamped when the last file is indexed, in the same transaction.
+      const pipelineMs = Date.parse(status.completed_at ?? '') - submittedAt;
       const serverCpu = cpuSeconds(server.child.pid) - cpu0;
       if (status.status !== 'completed') throw new Error(`batch ended ${status.status}: ${JSON.stringify(status.summary)}`);
       const pages = PDFS * PAGES;
@@ -72,7 +76,7 @@ async function main() {
       console.log(`bare unpdf extraction: ${pages} pages (${chars} chars) in ${(bareMs / 1000).toFixed(2)} s = ${(pages / (bareMs / 1000)).toFixed(1)} pages/s`);
       console.log(`pipeline submit → last indexed: ${(pipelineMs / 1000).toFixed(2)} s = ${(pages / (pipelineMs / 1000)).toFixed(1)} pages/s`);
       console.log(`ratio pipeline / bare extraction: ${ratio.toFixed(2)} (goal ≤ 2.0) ${ratio <= 2 ? 'OK' : 'MISSED'}`);
-      console.log(`server CPU time (all threads) from submit to last indexed: ${serverCpu.toFixed(2)} s`);
+      console.log(`server CPU time (all threads) from submit until the batch was seen completed: ${serverCpu.toFixed(2)} s`);
       // The catch-up logs `vector graph caught up` when no chunk waits; the run's last one is after completion.
       const completedAt = Date.parse(status.completed_at ?? '');
       const caughtUpAt = () =>

@@ -4,7 +4,7 @@ import { relayOutbox } from '../queue/relay';
 import { activeTenants, catchUpTenantVectors, CONTROL, sweepControl } from '../queue/sweeper';
 
 /** How long recorded audit events may wait so one chain append takes several (ms). */
-const AUDIT_FLUSH_DELAY_MS = 20;
+const AUDIT_FLUSH_DELAY_MS = 250;
 
 /**
  * The embedded relay loop. A kick (a request or step wrote outbox rows) or the timer starts a
@@ -28,14 +28,19 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
   const logError = (message: string, tenantId: string, e: unknown) =>
     services.log.log('error', message, { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) });
 
+  const waiting = new Set<string>();
   const flush = (tenantId: string) => {
     if (stopped || tenantId === CONTROL) return;
+    // A flush still waiting will take these events too; one already reading may miss them.
+    if (waiting.has(tenantId)) return;
     if (flushing.has(tenantId)) {
       flushAgain.add(tenantId);
       return;
     }
     const run = async () => {
+      waiting.add(tenantId);
       await new Promise((r) => setTimeout(r, AUDIT_FLUSH_DELAY_MS));
+      waiting.delete(tenantId);
       const plane = await services.planes.forTenant(tenantId);
       const started = Date.now();
       await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });

@@ -1,3 +1,5 @@
+import { and, eq } from 'drizzle-orm';
+import type { TenantTables } from '../db/schema/tenant';
 import type { DbOrTx } from '../db/types';
 import type { StepKey } from '../index/store';
 import type { IndexTables } from '../index/schema';
@@ -21,4 +23,22 @@ export async function claimStepRun(tx: DbOrTx, tables: IndexTables, key: StepKey
     .onConflictDoNothing()
     .returning({ docId: tables.stepRuns.docId });
   if (!won.length) throw new StepAlreadyDone();
+}
+
+/**
+ * A step's starting point in one query: the document's file row, and the recorded output when
+ * this exact work (the step key) was done before. Null when the document does not exist.
+ */
+export async function loadStepInput(db: DbOrTx, tables: TenantTables, key: StepKey) {
+  const { files, stepRuns } = tables;
+  const [row] = await db
+    .select({ file: files, done: { outputSha256: stepRuns.outputSha256 } })
+    .from(files)
+    .leftJoin(
+      stepRuns,
+      and(eq(stepRuns.docId, files.docId), eq(stepRuns.step, key.step), eq(stepRuns.inputSha256, key.inputSha256), eq(stepRuns.codeVersion, key.codeVersion)),
+    )
+    .where(eq(files.docId, key.docId))
+    .limit(1);
+  return row ?? null;
 }

@@ -1,13 +1,12 @@
-import { eq } from 'drizzle-orm';
 import * as v from 'valibot';
 import { recordEvent } from '../audit/record';
-import { findStepRun, indexParsedDocument } from '../index/store';
+import { indexParsedDocument } from '../index/store';
 import { completeBatchIfDone } from '../intake/batch-status';
 import type { ParsedDocument } from '../parse/types';
 import { RetryableStepError, type StepContext, type StepDefinition, type StepResult } from '../queue/step';
 import type { Services } from '../services';
 import type { DataPlane } from '../tenants/data-plane';
-import { claimStepRun, StepAlreadyDone } from './claim';
+import { claimStepRun, loadStepInput, StepAlreadyDone } from './claim';
 import { setFileStage } from './file-state';
 
 /** Bump when chunking or index layout changes: part of the index step's idempotency key. */
@@ -37,10 +36,10 @@ export async function runIndexStep(services: Services, plane: DataPlane, p: Inde
   const embedder = services.embedder;
   if (!embedder) throw new RetryableStepError('no embedder is configured in this runtime');
   const key = { docId: p.doc_id, step: 'index', inputSha256: p.parsed_sha256, codeVersion: `${INDEX_CODE_VERSION}:${embedder.model}@${embedder.version}` };
-  const { files } = plane.tables;
-  const [file] = await plane.db.select().from(files).where(eq(files.docId, p.doc_id)).limit(1);
-  if (!file) return { status: 'skipped', detail: 'document not found' };
-  if (await findStepRun(plane.db, plane.tables, key)) return { status: 'already_done' };
+  const input = await loadStepInput(plane.db, plane.tables, key);
+  if (!input) return { status: 'skipped', detail: 'document not found' };
+  const { file, done } = input;
+  if (done) return { status: 'already_done' };
   if (!['parsed', 'indexing', 'index_failed'].includes(file.status)) return { status: 'skipped', detail: `file is ${file.status}` };
 
   await setFileStage(plane.db, plane.tables, p.doc_id, { status: 'indexing', stage: 'index', state: 'running', at: services.clock.now() });

@@ -1,9 +1,7 @@
 import canonicalize from 'canonicalize';
-import { eq } from 'drizzle-orm';
 import * as v from 'valibot';
 import { recordEvent } from '../audit/record';
 import { sha256Hex } from '../hash';
-import { findStepRun } from '../index/store';
 import { completeBatchIfDone } from '../intake/batch-status';
 import { ParseError } from '../parse/types';
 import { enqueueStep } from '../queue/outbox';
@@ -11,7 +9,7 @@ import { RetryableStepError, type StepContext, type StepDefinition, type StepRes
 import type { Services } from '../services';
 import { parsedKey } from '../storage/object-store';
 import type { DataPlane } from '../tenants/data-plane';
-import { claimStepRun, StepAlreadyDone } from './claim';
+import { claimStepRun, loadStepInput, StepAlreadyDone } from './claim';
 import { setFileStage } from './file-state';
 
 export const ParsePayload = v.object({
@@ -49,11 +47,10 @@ export function indexMessage(p: ParsePayload, parsed: { key: string; sha256: str
 export async function runParseStep(services: Services, plane: DataPlane, p: ParsePayload, ctx: StepContext): Promise<StepResult> {
   const parser = services.parser;
   if (!parser) throw new RetryableStepError('no parser is configured in this runtime');
-  const { files } = plane.tables;
   const key = { docId: p.doc_id, step: 'parse', inputSha256: p.sha256, codeVersion: parser.version };
-  const [file] = await plane.db.select().from(files).where(eq(files.docId, p.doc_id)).limit(1);
-  if (!file) return { status: 'skipped', detail: 'document not found' };
-  const done = await findStepRun(plane.db, plane.tables, key);
+  const input = await loadStepInput(plane.db, plane.tables, key);
+  if (!input) return { status: 'skipped', detail: 'document not found' };
+  const { file, done } = input;
   if (done) {
     // Parsed before; an operator retry of a later stage still needs its index message.
     if (file.status === 'parsed' || file.status === 'index_failed' || file.status === 'indexing') {
