@@ -1,3 +1,5 @@
+import { sql } from 'drizzle-orm';
+import { getTableConfig } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../shared/index/embedder';
 import { batchForm, manifestFor, text, tinyPdf, type TestFile } from './helpers/batch';
@@ -115,6 +117,15 @@ describe('metrics', () => {
       expect(body).toMatch(new RegExp(`frostbyte_step_duration_seconds_count\\{tenant_id="${tenant}",step="parse",outcome="done"\\} 1`));
       expect(body).toMatch(new RegExp(`frostbyte_retrieval_latency_seconds_count\\{tenant_id="${tenant}",mode="hybrid"\\} 1`));
       expect(body).toContain(`frostbyte_queue_depth_messages{tenant_id="${tenant}"} 0`);
+      // The idle driver moves the one chunk into the HNSW graph; until then the gauge counts it.
+      await rt.driver?.idle();
+      const later = await (await rt.app.request('/metrics', { headers: { authorization: `Bearer ${await rt.token(null, ['admin'])}` } })).text();
+      expect(later).toContain(`frostbyte_index_vector_pending_chunks{tenant_id="${tenant}"} 0`);
+      await rt.driver?.stop();
+      const plane = await rt.services.planes.forTenant(tenant);
+      await plane.db.execute(sql.raw(`UPDATE "${getTableConfig(plane.tables.chunks).schema}".chunks SET embedding_vec = NULL`));
+      const pending = await (await rt.app.request('/metrics', { headers: { authorization: `Bearer ${await rt.token(null, ['admin'])}` } })).text();
+      expect(pending).toContain(`frostbyte_index_vector_pending_chunks{tenant_id="${tenant}"} 1`);
     } finally {
       await rt.close();
     }
