@@ -44,8 +44,9 @@ async function main() {
     const server = await startServerProcess({ FROSTBYTE_DATA_DIR: join(root, 'data'), LOG_LEVEL: 'info' }, { waitFor: /export TOKEN=/ });
     const token = /export TOKEN=(\S+)/.exec(server.output())?.[1] ?? '';
     try {
-      // Let the parser pool finish starting its threads, as a running server would have.
-      await new Promise((r) => setTimeout(r, 3000));
+      // Measure a running server: wait until its start-up work (parser threads, compiling the
+      // embedded database's WebAssembly) is done and it sits idle.
+      await settled(server.child.pid);
       writeFileSync(join(root, 'manifest.json'), JSON.stringify({
         batch_id: 'bench-pipeline', tenant_id: 'demo', file_count: PDFS,
         files: pdfs.map((p, i) => ({ file_id: `c${i}`, filename: p.name, mime_type: 'application/pdf', size_bytes: p.bytes.length, sha256: sha256(p.bytes) })),
@@ -95,6 +96,20 @@ async function main() {
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once the process used under 5 % of a core over a second (at most 2 minutes). */
+async function settled(pid: number | undefined) {
+  const started = performance.now();
+  for (;;) {
+    const before = cpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    const used = cpuSeconds(pid) - before;
+    if (used < 0.05 || performance.now() - started > 120_000) {
+      log(`server idle after ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      return;
+    }
   }
 }
 
