@@ -34,7 +34,9 @@ function sortMembers(value: unknown): unknown {
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(value).sort()) {
-      if (INDEX_KEY.test(k)) return undefined;
+      // A digit first is rare in member names: only then is the pattern tried.
+      const c = k.charCodeAt(0);
+      if (c >= 0x30 && c <= 0x39 && INDEX_KEY.test(k)) return undefined;
       const v = (value as Record<string, unknown>)[k];
       const sorted = sortMembers(v);
       if (sorted === undefined && v !== undefined) return undefined;
@@ -60,7 +62,7 @@ export function canonicalEventJson(e: AuditEvent): string {
       previous_event_id: e.previous_event_id, resource_id: e.resource_id, resource_type: e.resource_type, seq: e.seq,
       tenant_id: e.tenant_id, timestamp: e.timestamp,
     });
-    if (!ESCAPED_SURROGATE.test(out)) return out;
+    if (!out.includes('\\u') || !ESCAPED_SURROGATE.test(out)) return out;
   }
   return canonicalJson(e);
 }
@@ -75,6 +77,7 @@ export function textHasher(sha256?: Sha256Factory): TextHasher {
 }
 
 export function syncTextHasher(sha256: Sha256Factory): (text: string) => string {
+  if (sha256.textHex) return sha256.textHex;
   // One scratch buffer per hasher: hashing a million short lines must not allocate a million
   // arrays. Safe because Sha256.update consumes its chunk before it returns.
   let scratch = new Uint8Array(4096);

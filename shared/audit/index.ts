@@ -45,6 +45,8 @@
  * - `verifyExport(file, manifest, jwks, { sha256 })` → `{ ok: true, summary }` |
  *   `{ ok: false, code, line, reason }`; `file` is the file's bytes as a string, a Uint8Array or
  *   an async iterable of chunks (e.g. `fs.createReadStream(path)`, a fetch body) — not of lines.
+ *   On Node, `verifyExportFile(path, manifest, jwks)` (shared/node/verify-export-file.ts) gives the
+ *   same answer for a file on disk, checking its lines on every core (export-lines.ts).
  *
  * `sha256` is `services.sha256` (native). Functions that take it optionally fall back to WebCrypto.
  * `after_seq` in an export selection continues a feed right after a previous export's last_seq.

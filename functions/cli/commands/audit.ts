@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,10 +7,10 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { JSONWebKeySet } from 'jose';
-import { EXPORT_FORMATS, verifyExport, type ExportFormat } from '../../../shared/audit';
+import { EXPORT_FORMATS, type ExportFormat } from '../../../shared/audit';
 import { createAuditSchedule, deleteAuditSchedule, listAuditSchedules, type AuditScheduleView } from '../../../shared/audit/schedules';
 import type { ExportView } from '../../../shared/audit/service';
-import { nodeSha256 } from '../../../shared/node/sha256';
+import { verifyExportFile } from '../../../shared/node/verify-export-file';
 import { err, out, withRuntime } from '../runtime';
 
 /**
@@ -165,7 +165,7 @@ async function verifyFiles(eventsFile: string, manifestFile: string, jwksSource:
   }
   const jwks = await loadJwks(jwksSource);
   if (!existsSync(eventsFile)) throw new Error(`${eventsFile} does not exist`);
-  const result = await verifyExport(createReadStream(eventsFile), manifest, jwks, { sha256: nodeSha256 });
+  const result = await verifyExportFile(eventsFile, manifest, jwks);
   if (result.ok) return { ok: true, message: result.summary };
   return { ok: false, message: `FAILED ${result.code}${result.line !== null ? ` at line ${result.line}` : ''}: ${result.reason}` };
 }
