@@ -29,18 +29,22 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
     services.log.log('error', message, { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) });
 
   const waiting = new Set<string>();
-  const flush = (tenantId: string) => {
+  /** `recorded`: events were just recorded, so a flush already reading must run once more. */
+  const flush = (tenantId: string, recorded = true) => {
     if (stopped || tenantId === CONTROL) return;
     // A flush still waiting will take these events too; one already reading may miss them.
     if (waiting.has(tenantId)) return;
     if (flushing.has(tenantId)) {
-      flushAgain.add(tenantId);
+      if (recorded) flushAgain.add(tenantId);
       return;
     }
     const run = async () => {
-      waiting.add(tenantId);
-      await new Promise((r) => setTimeout(r, AUDIT_FLUSH_DELAY_MS));
-      waiting.delete(tenantId);
+      // Just-recorded events wait a moment for their neighbours; a sweep flushes at once.
+      if (recorded) {
+        waiting.add(tenantId);
+        await new Promise((r) => setTimeout(r, AUDIT_FLUSH_DELAY_MS));
+        waiting.delete(tenantId);
+      }
       const plane = await services.planes.forTenant(tenantId);
       const started = Date.now();
       await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
@@ -67,11 +71,16 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
     }
   };
 
-  const kick = (tenantId: string) => {
+  /**
+   * `wrote`: a request or step just wrote outbox rows, so a busy tenant gets one more pass. The
+   * timer's sweep only starts what is not running already (its next tick comes soon enough).
+   */
+  const kick = (tenantId: string, wrote = true) => {
     if (stopped) return;
-    flush(tenantId);
+    flush(tenantId, false);
     const passes = running.get(tenantId) ?? new Set<Promise<void>>();
     running.set(tenantId, passes);
+    if (!wrote && passes.size) return;
     if (passes.size >= concurrency) {
       again.add(tenantId);
       return;
@@ -90,19 +99,19 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
     if (stopped) return;
     void activeTenants(services)
       .then((ids) => {
-        kick(CONTROL);
-        for (const id of ids) kick(id);
+        kick(CONTROL, false);
+        for (const id of ids) kick(id, false);
       })
       .catch((e) => logError('sweep failed', '', e));
   }, opts.intervalMs ?? 2_000);
   timer.unref();
 
   // Control-plane work (provisioning, exports) is kicked with the CONTROL key.
-  services.onOutboxWritten = kick;
-  services.onAuditRecorded = flush;
+  services.onOutboxWritten = (tenantId) => kick(tenantId);
+  services.onAuditRecorded = (tenantId) => flush(tenantId);
   const all = () => [...[...running.values()].flatMap((s) => [...s]), ...flushing.values()];
   return {
-    kick,
+    kick: (tenantId: string) => kick(tenantId),
     /** Resolves when no pass or flush is running (tests). */
     async idle() {
       while (running.size || flushing.size) await Promise.all(all());
