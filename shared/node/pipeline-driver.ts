@@ -1,7 +1,6 @@
-import { flushAuditOutbox } from '../audit/flush';
 import type { Services } from '../services';
 import { relayOutbox } from '../queue/relay';
-import { activeTenants, catchUpTenantVectors, CONTROL, sweepControl } from '../queue/sweeper';
+import { activeTenants, catchUpTenantVectors, CONTROL, flushTenantAudit, sweepControl } from '../queue/sweeper';
 
 /** How long recorded audit events may wait so one chain append takes several (ms). */
 const AUDIT_FLUSH_DELAY_MS = 250;
@@ -24,11 +23,11 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
   const again = new Set<string>();
   const flushing = new Map<string, Promise<void>>();
   const flushAgain = new Set<string>();
+  const waiting = new Set<string>();
   let stopped = false;
   const logError = (message: string, tenantId: string, e: unknown) =>
     services.log.log('error', message, { tenant_id: tenantId, component: 'relay', error: e instanceof Error ? e.message : String(e) });
 
-  const waiting = new Set<string>();
   /** `recorded`: events were just recorded, so a flush already reading must run once more. */
   const flush = (tenantId: string, recorded = true) => {
     if (stopped || tenantId === CONTROL) return;
@@ -45,10 +44,7 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
         await new Promise((r) => setTimeout(r, AUDIT_FLUSH_DELAY_MS));
         waiting.delete(tenantId);
       }
-      const plane = await services.planes.forTenant(tenantId);
-      const started = Date.now();
-      await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
-      services.metrics?.observe('frostbyte_audit_append_latency_seconds', { tenant_id: tenantId }, (Date.now() - started) / 1000);
+      await flushTenantAudit(services, await services.planes.forTenant(tenantId));
     };
     const p = run()
       .catch((e) => logError('audit flush failed', tenantId, e))

@@ -2,6 +2,7 @@ import { eq, isNull } from 'drizzle-orm';
 import { flushAuditOutbox } from '../audit/flush';
 import { tenants } from '../db/schema/control';
 import type { Services } from '../services';
+import type { DataPlane } from '../tenants/data-plane';
 import { relayControlOutbox, relayOutbox } from './relay';
 import { detectStuckRuns } from '../tenants/orchestrator';
 import { catchUpVectors } from '../index/vector-catch-up';
@@ -14,12 +15,17 @@ import { catchUpVectors } from '../index/vector-catch-up';
  */
 export async function sweepTenant(services: Services, tenantId: string, opts: { limit?: number } = {}) {
   const plane = await services.planes.forTenant(tenantId);
-  const flushStarted = Date.now();
-  await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
-  services.metrics?.observe('frostbyte_audit_append_latency_seconds', { tenant_id: tenantId }, (Date.now() - flushStarted) / 1000);
+  await flushTenantAudit(services, plane);
   const relayed = await relayOutbox(services, plane, opts);
   if (relayed.sent || relayed.retried || relayed.dead) await flushAuditOutbox(services.control, plane.db, plane.tables, tenantId, { clock: services.clock, sha256: services.sha256 });
   return relayed;
+}
+
+/** Appends the tenant's recorded events to its chain, timed for the audit latency metric. */
+export async function flushTenantAudit(services: Services, plane: DataPlane) {
+  const started = Date.now();
+  await flushAuditOutbox(services.control, plane.db, plane.tables, plane.tenantId, { clock: services.clock, sha256: services.sha256 });
+  services.metrics?.observe('frostbyte_audit_append_latency_seconds', { tenant_id: plane.tenantId }, (Date.now() - started) / 1000);
 }
 
 /**
