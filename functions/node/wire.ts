@@ -26,6 +26,7 @@ import { loadMigrations } from '../../shared/node/migrations';
 import { nodeSha256 } from '../../shared/node/sha256';
 import type { Services } from '../../shared/services';
 import { createS3Client, createS3Store } from '../../shared/storage/s3-store';
+import { scopedS3Stores } from '../../shared/storage/tenant-credentials';
 import type { ObjectStoreFactory } from '../../shared/storage/object-store';
 import { nodeResolveHost } from '../../shared/node/resolve-host';
 import { nodeWebhookSender } from '../../shared/node/webhook-sender';
@@ -67,11 +68,18 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
   let stores: ObjectStoreFactory;
   let storageCheck: () => Promise<void>;
   if (env.S3_ENDPOINT && env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY) {
-    const client = createS3Client({
+    const settings = {
       endpoint: env.S3_ENDPOINT, region: env.S3_REGION, accessKeyId: env.S3_ACCESS_KEY_ID,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY, forcePathStyle: env.S3_FORCE_PATH_STYLE,
-    });
-    stores = (bucket) => createS3Store(client, bucket);
+    };
+    const client = createS3Client(settings);
+    // The platform client also creates and deletes buckets and answers the readiness check.
+    stores = env.S3_TENANT_CREDENTIALS === 'sts'
+      ? scopedS3Stores(client, settings, {
+          endpoint: env.S3_STS_ENDPOINT ?? env.S3_ENDPOINT, region: env.S3_REGION, accessKeyId: env.S3_ACCESS_KEY_ID,
+          secretAccessKey: env.S3_SECRET_ACCESS_KEY, roleArn: env.S3_STS_ROLE_ARN, durationSeconds: env.S3_STS_DURATION_SECONDS,
+        })
+      : (bucket) => createS3Store(client, bucket);
     storageCheck = async () => {
       await client.send(new (await import('@aws-sdk/client-s3')).ListBucketsCommand({}));
     };

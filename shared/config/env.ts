@@ -53,6 +53,22 @@ export const EnvSchema = v.object({
   S3_SECRET_ACCESS_KEY: v.optional(nonEmpty),
   S3_BUCKET_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9.-]*$/, 'must be a bucket-name prefix')), 'frostbyte-'),
   S3_FORCE_PATH_STYLE: v.optional(bool, 'true'),
+  /**
+   * How each tenant's object requests are signed. `shared`: with S3_ACCESS_KEY_ID, which reaches
+   * every tenant's bucket. `sts`: with a temporary session from the S3 server's STS AssumeRole API
+   * whose policy names only that tenant's bucket (MinIO, AWS); bucket creation and deletion stay on
+   * the platform key. Needs S3_ENDPOINT; the Node runtime only (Workers and Lambda refuse it).
+   */
+  S3_TENANT_CREDENTIALS: v.optional(v.picklist(['shared', 'sts'], 'must be shared or sts'), 'shared'),
+  /** Where AssumeRole is called. Unset: S3_ENDPOINT (MinIO serves STS there); AWS: https://sts.<region>.amazonaws.com. */
+  S3_STS_ENDPOINT: v.optional(url),
+  /** Role the sessions assume: required by AWS; MinIO ignores it for its own users. */
+  S3_STS_ROLE_ARN: v.optional(nonEmpty),
+  /** Lifetime of a tenant's session in seconds; it is renewed five minutes before it ends. */
+  S3_STS_DURATION_SECONDS: v.optional(
+    v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'), v.transform(Number), v.minValue(900, 'must be at least 900'), v.maxValue(43200, 'must be at most 43200')),
+    '3600',
+  ),
 
   /** Upstash QStash for step chaining in production. Unset: the in-process relay. */
   QSTASH_URL: v.optional(url),
@@ -169,6 +185,9 @@ export function loadEnv(source: Record<string, string | undefined>): Env {
     }
   };
   requireTogether(['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']);
+  if (env.S3_TENANT_CREDENTIALS === 'sts' && env.S3_ENDPOINT === undefined) {
+    problems.push({ key: 'S3_TENANT_CREDENTIALS', message: 'sts needs S3_ENDPOINT: tenant buckets in local folders have no credentials' });
+  }
   requireTogether(['QSTASH_URL', 'QSTASH_TOKEN', 'QSTASH_CURRENT_SIGNING_KEY', 'QSTASH_NEXT_SIGNING_KEY']);
   if (env.HCLOUD_DNS_ZONE !== undefined) {
     const zone = env.HCLOUD_DNS_ZONE;

@@ -122,6 +122,9 @@ export function loadServerlessSettings(source: Record<string, string | undefined
   for (const rule of REFUSED) {
     if (rule.runtimes.includes(runtime) && isSet(rule.key)) problems.push({ key: rule.key, message: `not available on ${runtime}: ${rule.why}` });
   }
+  if (source.S3_TENANT_CREDENTIALS === 'sts' && !named.has('S3_TENANT_CREDENTIALS')) {
+    problems.push({ key: 'S3_TENANT_CREDENTIALS', message: `sts is not available on ${runtime}: per-tenant STS sessions are made by the Node server only; use shared here (docs/deploy.md §4)` });
+  }
   if (runtime === 'workers' && extra.success && !extra.output.STEP_BASE_URLS.parse && !named.has('STEP_BASE_URLS')) {
     problems.push({ key: 'STEP_BASE_URLS', message: 'must route parse=<base URL> to the Node or Lambda step runtime: Workers do not parse (no worker threads, no OCR, 128 MB of memory)' });
   }

@@ -89,8 +89,9 @@ export function perDatabasePlanes(opts: {
         await migrator.close();
       }
       const bucket = tenantBucket(opts.bucketPrefix, tenantId);
-      await opts.stores(bucket).ensure();
-      return { database, bucket, schema };
+      const store = opts.stores(bucket);
+      await store.ensure();
+      return { database, bucket, schema, ...(store.credentials ? { bucketCredentials: store.credentials } : {}) };
     },
     async forTenant(tenantId): Promise<DataPlane> {
       const { db, capabilities } = await connect(tenantId);

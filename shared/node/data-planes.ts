@@ -27,8 +27,9 @@ export function sharedDatabasePlanes(opts: {
       const schema = tenantSchemaName(tenantId);
       await applyMigrations(opts.db, opts.migrations, { schema, tenantSchema: schema });
       const bucket = tenantBucket(opts.bucketPrefix, tenantId);
-      await opts.stores(bucket).ensure();
-      return { bucket, schema };
+      const store = opts.stores(bucket);
+      await store.ensure();
+      return { bucket, schema, ...(store.credentials ? { bucketCredentials: store.credentials } : {}) };
     },
     async forTenant(tenantId) {
       const schema = tenantSchemaName(tenantId);

@@ -26,6 +26,35 @@ export interface ObjectStore {
   destroy(): Promise<void>;
   /** Readiness probe: throws when storage cannot be reached. */
   check(): Promise<void>;
+  /** Which keys sign this store's object requests; absent where there are none (a local folder). */
+  readonly credentials?: BucketCredentials;
+}
+
+/**
+ * How a tenant's bucket is reached (S3_TENANT_CREDENTIALS): `shared`, the platform's S3 key, which
+ * reaches every tenant's bucket; `sts`, a temporary session from the S3 server's STS AssumeRole
+ * API whose session policy names only this bucket.
+ */
+export type BucketCredentials = 'shared' | 'sts';
+
+/**
+ * The credentials scoped to one bucket could not be obtained (the STS call failed). `cause` is
+ * the STS client's error; whether trying again can help follows from it.
+ */
+export class BucketCredentialsError extends Error {
+  constructor(
+    readonly bucket: string,
+    readonly endpoint: string,
+    cause: unknown,
+  ) {
+    super(
+      `could not obtain credentials scoped to bucket ${bucket} from the STS AssumeRole API at ${endpoint}: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+        'S3_TENANT_CREDENTIALS=sts needs an S3 server with STS (MinIO, AWS) and a platform key allowed to call AssumeRole ' +
+        '(on MinIO a user made with `mc admin user add`, not the root credentials or an access key); S3_TENANT_CREDENTIALS=shared signs with the platform key instead',
+      { cause },
+    );
+    this.name = 'BucketCredentialsError';
+  }
 }
 
 /** Builds the store of one tenant. */

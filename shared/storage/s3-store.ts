@@ -12,6 +12,7 @@ import {
   PutObjectCommand,
   S3Client,
   paginateListObjectsV2,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { assertKeyPrefix, assertObjectKey, type ObjectStore } from './object-store';
@@ -25,20 +26,36 @@ export interface S3ClientSettings {
   forcePathStyle: boolean;
 }
 
+export interface S3ClientOptions {
+  /**
+   * Signs with this provider instead of the settings' key (a tenant's session scoped to its
+   * bucket, tenant-credentials.ts). The client caches what it returns and asks again five minutes
+   * before the credentials expire.
+   */
+  credentials?: S3ClientConfig['credentials'];
+  /**
+   * Sends through this client's connection pool, so per-tenant clients add no sockets of their
+   * own. A client made so must never be destroyed: that would close the pool it borrows.
+   */
+  connectionsOf?: S3Client;
+}
+
 /**
- * One client per process, shared by every tenant's store. Checksums only where S3 requires them:
+ * One client per process, shared by every tenant's store (with S3_TENANT_CREDENTIALS=sts, one
+ * more per tenant bucket, each with its own credentials). Checksums only where S3 requires them:
  * with the SDK default (WHEN_SUPPORTED) streamed bodies are sent `aws-chunked` with a trailing
  * checksum, which non-AWS servers store verbatim (a corrupted object) or reject. Intake computes
  * its own SHA-256 of every byte anyway.
  */
-export function createS3Client(settings: S3ClientSettings): S3Client {
+export function createS3Client(settings: S3ClientSettings, opts: S3ClientOptions = {}): S3Client {
   return new S3Client({
     endpoint: settings.endpoint,
     region: settings.region,
     forcePathStyle: settings.forcePathStyle,
-    credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
+    credentials: opts.credentials ?? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(opts.connectionsOf ? { requestHandler: opts.connectionsOf.config.requestHandler } : {}),
   });
 }
 
@@ -47,6 +64,12 @@ export interface S3StoreOptions {
   partSizeBytes?: number;
   /** Parts uploaded at once. Memory per streamed put is about (queueSize + 1) × partSize. Default 2. */
   queueSize?: number;
+  /**
+   * Set when `client` signs with a session scoped to this bucket's objects (S3_TENANT_CREDENTIALS=sts):
+   * such a session cannot create or delete its own bucket, so `ensure` and `destroy` go through
+   * this client, which holds the platform's key. Object requests and `check` stay on `client`.
+   */
+  bucketAdmin?: S3Client;
 }
 
 const MIB = 1024 * 1024;
@@ -62,10 +85,11 @@ const DELETE_BATCH = 1000;
 export function createS3Store(client: S3Client, bucket: string, opts: S3StoreOptions = {}): ObjectStore {
   const partSize = opts.partSizeBytes ?? 5 * MIB;
   const queueSize = opts.queueSize ?? 2;
+  const admin = opts.bucketAdmin ?? client;
 
   const headBucket = async (): Promise<boolean> => {
     try {
-      await client.send(new HeadBucketCommand({ Bucket: bucket }));
+      await admin.send(new HeadBucketCommand({ Bucket: bucket }));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -76,7 +100,7 @@ export function createS3Store(client: S3Client, bucket: string, opts: S3StoreOpt
   const deleteKeys = async (keys: string[]) => {
     if (keys.length === 0) return;
     // MD5 rather than the SDK's CRC32: S3 requires a checksum here and MinIO only accepts Content-MD5.
-    const res = await client.send(
+    const res = await admin.send(
       new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true }, ChecksumAlgorithm: 'MD5' }),
     );
     const failed = res.Errors ?? [];
@@ -89,35 +113,45 @@ export function createS3Store(client: S3Client, bucket: string, opts: S3StoreOpt
   const abortOpenUploads = async () => {
     let res;
     try {
-      res = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      res = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     } catch (err) {
       // HTTP 501: the server has no multipart listing (s3rver); there is nothing to abort.
       if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 501) return;
       throw err;
     }
     for (const u of res.Uploads ?? []) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+      await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
     }
   };
 
-  const listKeys = async function* (prefix: string): AsyncGenerator<string[]> {
-    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, ...(prefix ? { Prefix: prefix } : {}) })) {
+  const listKeys = async function* (prefix: string, via: S3Client = client): AsyncGenerator<string[]> {
+    for await (const page of paginateListObjectsV2({ client: via }, { Bucket: bucket, ...(prefix ? { Prefix: prefix } : {}) })) {
       yield (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
     }
   };
 
+  const createBucket = async () => {
+    if (await headBucket()) return;
+    try {
+      await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      // A concurrent ensure() won the race; MinIO says "owned by you", s3rver "already exists".
+      const name = errorName(err);
+      if (name === 'BucketAlreadyOwnedByYou') return;
+      if (name === 'BucketAlreadyExists' && (await headBucket())) return;
+      throw err;
+    }
+  };
+
   return {
+    credentials: opts.bucketAdmin ? 'sts' : 'shared',
+
     async ensure() {
-      if (await headBucket()) return;
-      try {
-        await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      } catch (err) {
-        // A concurrent ensure() won the race; MinIO says "owned by you", s3rver "already exists".
-        const name = errorName(err);
-        if (name === 'BucketAlreadyOwnedByYou') return;
-        if (name === 'BucketAlreadyExists' && (await headBucket())) return;
-        throw err;
-      }
+      await createBucket();
+      // A scoped session is obtained (one STS call, then cached by the client) and tried on the
+      // bucket now, so a server without STS or a key not allowed to use it fails provisioning
+      // instead of the tenant's first upload.
+      if (admin !== client) await client.send(new HeadBucketCommand({ Bucket: bucket }));
     },
 
     async put(key, body, putOpts = {}) {
@@ -215,11 +249,11 @@ export function createS3Store(client: S3Client, bucket: string, opts: S3StoreOpt
 
     async destroy() {
       try {
-        for await (const page of listKeys('')) {
+        for await (const page of listKeys('', admin)) {
           for (let i = 0; i < page.length; i += DELETE_BATCH) await deleteKeys(page.slice(i, i + DELETE_BATCH));
         }
         await abortOpenUploads();
-        await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+        await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
       } catch (err) {
         if (errorName(err) === 'NoSuchBucket') return; // already gone: destroy is idempotent
         throw err;

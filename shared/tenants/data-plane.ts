@@ -1,6 +1,6 @@
 import type { Db, DbCapabilities } from '../db/types';
 import type { TenantTables } from '../db/schema/tenant';
-import type { ObjectStore } from '../storage/object-store';
+import type { BucketCredentials, ObjectStore } from '../storage/object-store';
 
 /**
  * A tenant's data plane (DESIGN §2): its own database (or schema, embedded), its own bucket.
@@ -16,8 +16,11 @@ export interface DataPlane {
 }
 
 export interface DataPlanes {
-  /** Creates the database/schema, applies migrations and creates the bucket. Idempotent. */
-  provision(tenantId: string): Promise<{ database?: string; bucket: string; schema: string }>;
+  /**
+   * Creates the database/schema, applies migrations and creates the bucket. Idempotent.
+   * `bucketCredentials` says how the bucket's objects are reached (absent for a local folder).
+   */
+  provision(tenantId: string): Promise<{ database?: string; bucket: string; schema: string; bucketCredentials?: BucketCredentials }>;
   forTenant(tenantId: string): Promise<DataPlane>;
   /** Drops the tenant's database/schema and bucket (deprovisioning). */
   destroy(tenantId: string): Promise<void>;

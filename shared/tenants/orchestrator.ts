@@ -238,6 +238,9 @@ async function performStep(services: Services, tenantId: string, step: Provision
       const s = await services.planes.provision(tenantId);
       const ids: Record<string, string> = { schema: s.schema, bucket: s.bucket };
       if (s.database) ids.database = s.database;
+      // How the tenant's objects are reached (S3_TENANT_CREDENTIALS). An STS session is not a
+      // resource: nothing to delete on rollback, it expires on its own.
+      if (s.bucketCredentials) ids.bucket_credentials = s.bucketCredentials;
       return { resourceIds: ids, details: { ...ids } };
     }
     case 'dns': {

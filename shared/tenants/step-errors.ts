@@ -1,6 +1,7 @@
 import { CloudProviderError } from './cloud/cloud-provider';
 import { AppError } from '../http/errors';
 import { RetryableStepError } from '../queue/step';
+import { BucketCredentialsError } from '../storage/object-store';
 import { TenantHealthError } from './health-check';
 
 /**
@@ -34,6 +35,11 @@ export function describeStepError(err: unknown): StepFailure {
     if (e instanceof RetryableStepError) return { code: 'retryable', message: e.message, retryable: true };
     if (e instanceof TenantHealthError) return { code: e.code, message: e.message, retryable: e.retryable };
     if (e instanceof AppError) return { code: e.code, message: e.detail, retryable: e.status >= 500 };
+    if (e instanceof BucketCredentialsError) {
+      // The STS call's own failure decides: a refusal stays one, a network blip or 5xx may pass.
+      const inner = describeStepError(e.cause);
+      return { code: `sts_${inner.code.replace(/^s3_/, '')}`, message, retryable: inner.retryable };
+    }
     if (typeof e !== 'object') break;
     const rec = e as Record<string, unknown>;
     const code = typeof rec.code === 'string' ? rec.code : undefined;
