@@ -6,7 +6,7 @@
  *
  * BENCH_PDFS / BENCH_PAGES scale it down for a quick look.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractText, getDocumentProxy } from 'unpdf';
@@ -53,6 +53,8 @@ async function main() {
       }));
       log(`submitting ${PDFS} PDFs and waiting for the last indexed`);
       const cpu0 = cpuSeconds(server.child.pid);
+      const threads0 = threadCpu(server.child.pid);
+      if (process.env.FROSTBYTE_TRACE_SQL) process.kill(server.child.pid!, 'SIGUSR2');
       const t1 = performance.now();
       const submittedAt = Date.now();
       const res = await run('curl', ['-sS', '--fail-with-body', '-H', `Authorization: Bearer ${token}`, '-F', 'manifest=@manifest.json;type=application/json', ...pdfs.flatMap((p) => ['-F', `files=@${p.name}`]), `${server.url}/api/v1/ingest/demo/batch`], { cwd: root });
@@ -72,6 +74,8 @@ async function main() {
       // Completion is stamped when the last file is indexed, in the same transaction.
       const pipelineMs = Date.parse(status.completed_at ?? '') - submittedAt;
       const serverCpu = cpuSeconds(server.child.pid) - cpu0;
+      const threads1 = threadCpu(server.child.pid);
+      if (process.env.FROSTBYTE_TRACE_SQL) process.kill(server.child.pid!, 'SIGUSR1');
       if (status.status !== 'completed') throw new Error(`batch ended ${status.status}: ${JSON.stringify(status.summary)}`);
       const pages = PDFS * PAGES;
       console.log(`load average (1/5/15 min, ${availableParallelism()} cores): ${loadavg().map((l) => l.toFixed(2)).join(' / ')} — ratios swing when other work shares the cores`);
@@ -80,6 +84,7 @@ async function main() {
       console.log(`pipeline submit → last indexed: ${(pipelineMs / 1000).toFixed(2)} s = ${(pages / (pipelineMs / 1000)).toFixed(1)} pages/s`);
       console.log(`ratio pipeline / bare extraction: ${ratio.toFixed(2)} (goal ≤ 2.0) ${ratio <= 2 ? 'OK' : 'MISSED'}`);
       console.log(`server CPU time (all threads) from submit until the batch was seen completed: ${serverCpu.toFixed(2)} s`);
+      console.log(`  by thread: ${cpuByThread(threads0, threads1)}`);
       // The catch-up logs `vector graph caught up` when no chunk waits; the run's last one is after completion.
       const completedAt = Date.parse(status.completed_at ?? '');
       const caughtUpAt = () =>
@@ -119,6 +124,27 @@ async function settled(pid: number | undefined) {
 function cpuSeconds(pid: number | undefined): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds of each thread of a process, by thread id, with the thread's name. */
+function threadCpu(pid: number | undefined): Map<string, { name: string; seconds: number }> {
+  const out = new Map<string, { name: string; seconds: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.split(') ')[1].split(' ');
+      out.set(tid, { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return out;
+}
+
+/** Threads that used CPU between two readings, busiest first: the main thread, parser threads, V8's helpers. */
+function cpuByThread(before: Map<string, { seconds: number }>, after: Map<string, { name: string; seconds: number }>): string {
+  const used = [...after].map(([tid, t]) => ({ name: t.name, tid, seconds: t.seconds - (before.get(tid)?.seconds ?? 0) })).filter((t) => t.seconds >= 0.05);
+  return used.sort((a, b) => b.seconds - a.seconds).map((t) => `${t.name}[${t.tid}] ${t.seconds.toFixed(2)} s`).join(', ');
 }
 
 void main().catch((e) => {

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, lte } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lte, sql } from 'drizzle-orm';
 import { deadLetters } from '../db/schema/control';
 import { controlOutbox } from '../db/schema/control-operations';
 import type { TenantTables } from '../db/schema/tenant';
@@ -6,6 +6,9 @@ import type { Db } from '../db/types';
 import { newId } from '../ids';
 import type { Services } from '../services';
 import type { DataPlane } from '../tenants/data-plane';
+
+/** The step that starts a document's chain; due messages of later steps are published first. */
+const STARTING_TOPIC = 'parse';
 
 /** How long a claimed row stays with its relay: longer than the slowest step (parse timeout). */
 const LEASE_MS = 5 * 60_000;
@@ -27,7 +30,7 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
 }
 
 /**
- * Publishes a tenant's due outbox rows, oldest first. A row is marked sent once the queue has it
+ * Publishes a tenant's due outbox rows, oldest first (parse messages after the rest). A row is marked sent once the queue has it
  * (QStash) or the step accepted it (local relay). Failures back off; after STEP_MAX_ATTEMPTS the
  * message goes to the dead-letter table. Safe to run concurrently: steps are idempotent and a
  * message keeps its dedup id.
@@ -64,7 +67,9 @@ async function relayFrom(
     .select({ id: outbox.id })
     .from(outbox)
     .where(and(isNull(outbox.sentAt), lte(outbox.availableAt, now)))
-    .orderBy(asc(outbox.availableAt), asc(outbox.createdAt))
+    // Work that finishes a document goes before work that starts one: an index message does not
+    // queue behind the batch's remaining parses, so indexing overlaps with parsing.
+    .orderBy(sql`${outbox.topic} = ${STARTING_TOPIC}`, asc(outbox.availableAt), asc(outbox.createdAt))
     .limit(opts.limit ?? 50)
     .for('update', { skipLocked: true });
   const claimed = await db.update(outbox).set({ availableAt: leaseUntil }).where(inArray(outbox.id, due)).returning();
