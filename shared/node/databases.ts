@@ -1,6 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { rememberParamTyping } from '../db/param-typing';
 import type { Db, DbCapabilities } from '../db/types';
 
 export { openPostgres, type OpenDb } from '../db/postgres';
@@ -19,7 +20,7 @@ export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } 
   // HNSW builds are memory-bound: at PGlite's default 64 MB a 100k-row build took 15 min here.
   await pg.exec(`CREATE EXTENSION IF NOT EXISTS vector; SET maintenance_work_mem = '512MB'`);
   sendFloat4ArraysInBinary(pg);
-  const db = drizzlePglite(withoutPerQueryParsers(pg)) as unknown as Db;
+  const db = rememberParamTyping(drizzlePglite(withoutPerQueryParsers(pg))) as unknown as Db;
   return { db, pg, capabilities: { vector: true, kind: 'pglite' }, close: () => pg.close() };
 }
 
