@@ -3,6 +3,7 @@ import { vector } from '@electric-sql/pglite-pgvector';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { rememberParamTyping } from '../db/param-typing';
 import type { Db, DbCapabilities } from '../db/types';
+import { preparedStatementClient } from './pglite-client';
 
 export { openPostgres, type OpenDb } from '../db/postgres';
 import type { OpenDb } from '../db/postgres';
@@ -20,41 +21,8 @@ export async function openPglite(dataDir?: string, opts: { loadDataDir?: Blob } 
   // HNSW builds are memory-bound: at PGlite's default 64 MB a 100k-row build took 15 min here.
   await pg.exec(`CREATE EXTENSION IF NOT EXISTS vector; SET maintenance_work_mem = '512MB'`);
   sendFloat4ArraysInBinary(pg);
-  const db = rememberParamTyping(drizzlePglite(withoutPerQueryParsers(pg))) as unknown as Db;
+  const db = rememberParamTyping(drizzlePglite(preparedStatementClient(pg))) as unknown as Db;
   return { db, pg, capabilities: { vector: true, kind: 'pglite' }, close: () => pg.close() };
-}
-
-/**
- * Types drizzle asks PGlite to return as text with every query (it maps them itself): timestamp,
- * timestamptz, interval, date and the arrays of those and of numeric.
- */
-const DRIZZLE_TEXT_TYPES = new Set([1114, 1184, 1186, 1082, 1231, 1115, 1185, 1187, 1182]);
-
-type PgliteQueryable = Pick<PGlite, 'query'> & { transaction?: PGlite['transaction'] };
-
-/**
- * The PGlite handle drizzle gets: those types are returned as text by PGlite's own parsers, and
- * the same per-query overrides drizzle sends with every query are dropped. PGlite merges
- * per-query parsers into a copy of its ~300 built-in ones on each call, which cost more than a
- * small statement itself (about 100 µs of 200). Results are unchanged.
- */
-function withoutPerQueryParsers(pg: PGlite): PGlite {
-  for (const oid of DRIZZLE_TEXT_TYPES) pg.parsers[oid] = (value: string) => value;
-  const strip = <O extends { parsers?: Record<number, unknown> }>(options: O | undefined): O | undefined => {
-    if (!options?.parsers || !Object.keys(options.parsers).every((oid) => DRIZZLE_TEXT_TYPES.has(Number(oid)))) return options;
-    const { parsers: _same, ...rest } = options;
-    return rest as O;
-  };
-  const wrap = <T extends PgliteQueryable>(target: T): T =>
-    new Proxy(target, {
-      get(t, prop) {
-        if (prop === 'query') return ((query, params, options) => t.query(query, params, strip(options))) as PGlite['query'];
-        if (prop === 'transaction' && t.transaction) return ((fn) => t.transaction!((tx) => fn(wrap(tx)))) as PGlite['transaction'];
-        const value = Reflect.get(t, prop, t);
-        return typeof value === 'function' ? value.bind(t) : value;
-      },
-    });
-  return wrap(pg);
 }
 
 /** PostgreSQL type ids: `real[]` and its element type `real`. */
