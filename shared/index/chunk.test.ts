@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { Sha256Factory } from '../hash';
+import { nodeSha256 } from '../node/sha256';
 import type { ElementType, ParsedDocument, ParsedElement } from '../parse/types';
 import { chunkDocument, chunkIdOf } from './chunk';
 
@@ -210,6 +212,20 @@ describe('chunkDocument', () => {
     expect(c.chunk_id).toBe(`chk_${expected}`);
     expect(await chunkIdOf('doc_a', 2, 10, 20)).not.toBe(await chunkIdOf('doc_a', 1, 10, 20));
     expect(c.chunk_id).toMatch(/^chk_[0-9a-f]{32}$/);
+  });
+
+  it('gives the same ids with the runtime\'s native SHA-256, one-shot or streaming, as with WebCrypto', async () => {
+    // A streaming-only factory is what a runtime without crypto.hash hands over.
+    const streamingOnly: Sha256Factory = () => nodeSha256();
+    expect(nodeSha256.textHex).toBeTypeOf('function');
+    const doc = new DocBuilder('doc_zürich_😀').add('heading', 'Scope').add('paragraph', paragraph(0, 20)).add('heading', 'Fees').add('paragraph', paragraph(20, 25)).build();
+    const webCrypto = (await chunkDocument(doc)).map((c) => c.chunk_id);
+    expect(webCrypto.length).toBeGreaterThan(1);
+    expect((await chunkDocument(doc, {}, nodeSha256)).map((c) => c.chunk_id)).toEqual(webCrypto);
+    expect((await chunkDocument(doc, {}, streamingOnly)).map((c) => c.chunk_id)).toEqual(webCrypto);
+    for (const sha256 of [nodeSha256, streamingOnly]) {
+      expect(await chunkIdOf('doc_\ud800', 3, 0, 9, sha256)).toBe(await chunkIdOf('doc_\ud800', 3, 0, 9));
+    }
   });
 
   it('skips empty elements and rejects offsets outside the text', async () => {

@@ -1,4 +1,5 @@
-import { sha256Hex } from '../hash';
+import { type TextHasher, textHasher } from '../audit/hashing';
+import type { Sha256Factory } from '../hash';
 import type { ElementType, ParsedDocument, ParsedElement } from '../parse/types';
 
 /**
@@ -61,7 +62,11 @@ interface Draft {
   hasBody: boolean;
 }
 
-export async function chunkDocument(doc: ParsedDocument, opts: ChunkOptions = {}): Promise<Chunk[]> {
+/**
+ * `sha256` is the runtime's native SHA-256 (services.sha256): chunk ids are then hashed
+ * synchronously on this thread instead of one WebCrypto round trip per chunk. Same ids either way.
+ */
+export async function chunkDocument(doc: ParsedDocument, opts: ChunkOptions = {}, sha256?: Sha256Factory): Promise<Chunk[]> {
   const target = opts.targetChars ?? DEFAULT_CHUNK_OPTIONS.targetChars;
   const max = opts.maxChars ?? DEFAULT_CHUNK_OPTIONS.maxChars;
   if (!(target > 0 && max >= target)) throw new RangeError(`chunk sizes must satisfy 0 < targetChars <= maxChars (got ${target}, ${max})`);
@@ -118,24 +123,28 @@ export async function chunkDocument(doc: ParsedDocument, opts: ChunkOptions = {}
     drafts.push(current);
   }
 
-  return Promise.all(
-    drafts.map(async (d) => ({
-      chunk_id: await chunkIdOf(doc.doc_id, d.page, d.start, d.end),
-      doc_id: doc.doc_id,
-      page: d.page,
-      start_char: d.start,
-      end_char: d.end,
-      text: text.slice(d.start, d.end),
-      element_types: d.types,
-      section_title: d.sectionTitle ?? d.headingText ?? null,
-    })),
-  );
+  const hash = textHasher(sha256);
+  const ids = await Promise.all(drafts.map((d) => chunkId(hash, doc.doc_id, d.page, d.start, d.end)));
+  return drafts.map((d, i) => ({
+    chunk_id: ids[i],
+    doc_id: doc.doc_id,
+    page: d.page,
+    start_char: d.start,
+    end_char: d.end,
+    text: text.slice(d.start, d.end),
+    element_types: d.types,
+    section_title: d.sectionTitle ?? d.headingText ?? null,
+  }));
 }
 
 /** Deterministic chunk id (DESIGN §5): the same document, page and offsets always give the same id. */
-export async function chunkIdOf(docId: string, page: number, startChar: number, endChar: number): Promise<string> {
-  const digest = await sha256Hex(JSON.stringify([docId, page, startChar, endChar]));
-  return `chk_${digest.slice(0, 32)}`;
+export async function chunkIdOf(docId: string, page: number, startChar: number, endChar: number, sha256?: Sha256Factory): Promise<string> {
+  return chunkId(textHasher(sha256), docId, page, startChar, endChar);
+}
+
+function chunkId(hash: TextHasher, docId: string, page: number, startChar: number, endChar: number): string | Promise<string> {
+  const digest = hash(JSON.stringify([docId, page, startChar, endChar]));
+  return typeof digest === 'string' ? `chk_${digest.slice(0, 32)}` : digest.then((d) => `chk_${d.slice(0, 32)}`);
 }
 
 function canMerge(current: Draft, piece: Piece, target: number, max: number): boolean {

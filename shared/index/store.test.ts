@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock';
 import { applyMigrations, rowsOf } from '../db/migrate';
+import type { Sha256Factory } from '../hash';
+import { nodeSha256 } from '../node/sha256';
 import type { ParsedDocument } from '../parse/types';
 import type { Chunk } from './chunk';
 import { chunkDocument } from './chunk';
@@ -52,6 +54,26 @@ const lineage = (docId: string): ChunkLineage => ({
 
 const paragraphs = (n: number, topic: string) =>
   Array.from({ length: n }, (_, i) => `Section ${i} of the ${topic} schedule: the supplier delivers ${i * 7} pallets to the Hamburg depot every week.`);
+
+describe('chunkSetHash', () => {
+  it('gives the same hash with the runtime\'s native SHA-256, one-shot or streaming, as with WebCrypto', async () => {
+    const chunks = [
+      { chunk_id: 'chk_b', text: 'Payment is due within 30 days.' },
+      { chunk_id: 'chk_a', text: 'Zürich, 5 € — “quoted” 😀 and a lone \ud800 surrogate' },
+      { chunk_id: 'chk_c', text: '' },
+    ];
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const lines = chunks.map((c) => `${c.chunk_id} ${sha(c.text)}\n`).sort();
+    const expected = sha(lines.join(''));
+    const streamingOnly: Sha256Factory = () => nodeSha256();
+
+    expect(nodeSha256.textHex).toBeTypeOf('function');
+    expect(await chunkSetHash(chunks)).toBe(expected);
+    expect(await chunkSetHash(chunks, nodeSha256)).toBe(expected);
+    expect(await chunkSetHash(chunks, streamingOnly)).toBe(expected);
+    expect(await chunkSetHash([], nodeSha256)).toBe(await chunkSetHash([]));
+  });
+});
 
 describe.each(['pglite', 'postgres'] as const)('index storage on %s', (kind) => {
   let t: IndexTestDb;
@@ -108,6 +130,17 @@ describe.each(['pglite', 'postgres'] as const)('index storage on %s', (kind) => 
     const expected = await chunkDocument(reparsed);
     expect((await storedChunks(schema, 'doc_a')).map((r) => r.chunk_id)).toEqual(expected.map((c) => c.chunk_id));
     expect(await storedChunks(schema, 'doc_b')).toHaveLength(1);
+  });
+
+  it('indexes with the runtime\'s native SHA-256 to the same chunk ids and chunk-set hash as with WebCrypto', async () => {
+    const doc = parsedDoc('doc_n', paragraphs(12, 'insurance'));
+    const webCrypto = await freshTables();
+    const native = await freshTables();
+    const a = await indexParsedDocument({ db: t.db, tables: webCrypto.tables, embedder, clock }, { doc, lineage: lineage('doc_n') });
+    const b = await indexParsedDocument({ db: t.db, tables: native.tables, embedder, clock, sha256: nodeSha256 }, { doc, lineage: lineage('doc_n') });
+    expect(b).toEqual(a);
+    expect(a.chunkCount).toBeGreaterThan(1);
+    expect((await storedChunks(native.schema)).map((r) => r.chunk_id)).toEqual((await storedChunks(webCrypto.schema)).map((r) => r.chunk_id));
   });
 
   it('concurrent re-indexes of one document never duplicate it', async () => {

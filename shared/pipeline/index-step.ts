@@ -51,7 +51,7 @@ export async function runIndexStep(services: Services, plane: DataPlane, p: Inde
   let result: { chunkSetHash: string; chunkCount: number };
   try {
     result = await indexParsedDocument(
-      { db: plane.db, tables: plane.tables, embedder, clock: services.clock },
+      { db: plane.db, tables: plane.tables, embedder, clock: services.clock, sha256: services.sha256 },
       { doc, lineage: { batchId: p.batch_id, fileId: p.file_id, originalFilename: file.originalFilename, mimeType: p.mime_type, sourceSha256: p.source_sha256, ingestedAt: file.createdAt } },
     );
   } catch (e) {

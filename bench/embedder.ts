@@ -1,0 +1,79 @@
+/**
+ * `npx tsx bench/embedder.ts` — time of the local embedder per chunk, run by hand (no goal, no
+ * assertion). Two corpora of 1,650 chunks of ~800 chars, the size of `bench:pipeline`'s index
+ * step: contract prose with a small vocabulary (what the pipeline benchmark indexes) and prose of
+ * ~40,000 made-up words with accents and numbers (most of the word cache's room, and every text
+ * takes the NFKD path). The first pass over each corpus is cold (empty caches, unoptimised code);
+ * the steady figure is the median of the following passes.
+ */
+import { embedLocally } from '../shared/index/embedder';
+
+const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 1650);
+const PASSES = Number(process.env.BENCH_PASSES ?? 15);
+const DIMENSIONS = 384;
+
+/** mulberry32: the same corpus on every run. */
+function createRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SUBJECTS = ['The Supplier', 'The Customer', 'Each party', 'The Contractor', 'Neither party', 'The Licensee'];
+const VERBS = ['shall deliver', 'must maintain', 'may terminate', 'will provide', 'agrees to keep', 'shall invoice'];
+const OBJECTS = [
+  'the services described in the applicable statement of work', 'all confidential information received',
+  'accurate records of every transaction', 'written notice of any material breach',
+  'the deliverables within thirty days', 'insurance cover of reasonable scope',
+];
+const TAILS = ['in accordance with this agreement', 'without undue delay', 'at its own cost', 'subject to clause 4', 'during the initial term', 'unless otherwise agreed in writing'];
+
+function contractCorpus(): string[] {
+  const random = createRandom(1);
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
+  return Array.from({ length: CHUNKS }, (_, i) => {
+    let text = `Clause ${i}.1 binds the Supplier to deliver service level ${i * 7}. `;
+    while (text.length < 800) text += `${pick(SUBJECTS)} ${pick(VERBS)} ${pick(OBJECTS)} ${pick(TAILS)}. `;
+    return text.trim();
+  });
+}
+
+function variedCorpus(): string[] {
+  const random = createRandom(2);
+  const syllables = ['ka', 'lo', 'mi', 'ne', 'stra', 'qu', 'bé', 'tion', 'ar', 'ü', 'ver', 'ing', 'ment', 'pre', 'ß', 'ø'];
+  const vocabulary = Array.from({ length: 40_000 }, () => {
+    let w = '';
+    const n = 2 + Math.floor(random() * 4);
+    for (let s = 0; s < n; s++) w += syllables[Math.floor(random() * syllables.length)];
+    return random() < 0.1 ? w.toUpperCase() : w;
+  });
+  return Array.from({ length: CHUNKS }, () => {
+    let text = '';
+    while (text.length < 800) {
+      const r = random();
+      text += r < 0.05 ? `${Math.floor(random() * 100000)} ` : r < 0.2 ? 'the of and ' : `${vocabulary[Math.floor(random() * vocabulary.length)]} `;
+    }
+    return text;
+  });
+}
+
+function pass(texts: string[]): number {
+  const t0 = performance.now();
+  let sink = 0;
+  for (const t of texts) sink += embedLocally(t, DIMENSIONS)[0];
+  const ms = performance.now() - t0;
+  if (Number.isNaN(sink)) throw new Error('NaN in an embedding');
+  return ms;
+}
+
+for (const [name, texts] of [['contract', contractCorpus()], ['varied', variedCorpus()]] as const) {
+  const cold = pass(texts);
+  const steady = Array.from({ length: PASSES }, () => pass(texts)).sort((a, b) => a - b)[Math.floor(PASSES / 2)];
+  const per = (ms: number) => `${((ms / texts.length) * 1000).toFixed(1)} µs/chunk`;
+  process.stdout.write(`${name.padEnd(9)} ${texts.length} chunks  cold ${cold.toFixed(0)} ms (${per(cold)})  steady ${steady.toFixed(1)} ms (${per(steady)})\n`);
+}
