@@ -90,7 +90,8 @@ export function preparedStatementClient(pg: PGlite): PGlite {
         { syncToFs: false },
       );
       if (!inTransaction) await pg.syncToFs();
-      return parse.parseResults(messages, pg.parsers, options as never)[0] as Results<T>;
+      // Without drizzle's overrides (PGlite's parsers already answer so): no per-query parser copy.
+      return parse.parseResults(messages, pg.parsers, (options?.rowMode ? { rowMode: options.rowMode } : undefined) as never)[0] as Results<T>;
     } catch (error) {
       if ((error as { code?: string }).code === '0A000' && /cached plan/.test(String((error as Error).message))) {
         // A table's columns changed under a statement that returns them: prepare it again, once

@@ -81,6 +81,14 @@ export function startPipelineDriver(services: Services, opts: { intervalMs?: num
       again.add(tenantId);
       return;
     }
+    // New rows may be many (a batch's parse messages): start every pass at once, so the parser
+    // threads fill up now rather than one more each time a parse finishes. A pass that finds
+    // nothing ends after one query.
+    do startPass(tenantId, passes);
+    while (wrote && passes.size < concurrency);
+  };
+
+  const startPass = (tenantId: string, passes: Set<Promise<void>>) => {
     const p: Promise<void> = pass(tenantId)
       .catch((e) => logError('relay pass failed', tenantId, e))
       .finally(() => {
