@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import type { Clock } from '../clock';
 import { textHasher } from '../audit/hashing';
@@ -32,8 +32,48 @@ export interface ChunkEmbeddings {
   vectors: Float32Array[];
 }
 
-/** Rows per INSERT: 20 columns each, far below PostgreSQL's 65 535 bind parameters. */
+/** Rows per INSERT: bounds one statement's arrays (the vectors of 200 chunks are ~300 KB). */
 const INSERT_BATCH = 200;
+
+/**
+ * One INSERT of a document's chunks with a fixed number of parameters, whatever the number of
+ * rows: what differs per chunk travels as one array per column, unnested in order, and the
+ * vectors as one flat `real[]` sliced per row; what every chunk shares (lineage, embedder) is
+ * bound once. Binding 20 parameters per row cost more than the insert itself (each one is built,
+ * typed and serialised in JavaScript), and a statement per row count would be planned anew for
+ * each count. `element_types` are joined with commas: they are fixed words without one. Times go
+ * as ISO text: the drivers leave timestamp parameters to drizzle's column mapping, absent here.
+ */
+function insertChunksSql(
+  table: IndexTables['chunks'],
+  docId: string,
+  chunks: Chunk[],
+  vectors: Float32Array[],
+  embeddings: ChunkEmbeddings,
+  opts: { lineage: ChunkLineage; now: Date },
+): SQL {
+  const dims = embeddings.dimensions;
+  const flat = new Array<number>(chunks.length * dims);
+  vectors.forEach((v, i) => {
+    for (let d = 0; d < dims; d++) flat[i * dims + d] = v[d];
+  });
+  const column = (c: { name: string }) => sql.identifier(c.name);
+  // One parameter holding the column's values (a bare array would become one parameter each).
+  const list = (value: (c: Chunk) => unknown) => sql.param(chunks.map(value));
+  const t = table;
+  const { lineage } = opts;
+  return sql`INSERT INTO ${t} (${column(t.chunkId)}, ${column(t.docId)}, ${column(t.batchId)}, ${column(t.fileId)}, ${column(t.originalFilename)},
+      ${column(t.mimeType)}, ${column(t.sourceSha256)}, ${column(t.page)}, ${column(t.startChar)}, ${column(t.endChar)}, ${column(t.elementTypes)},
+      ${column(t.sectionTitle)}, ${column(t.text)}, ${column(t.embedding)}, ${column(t.embedModel)}, ${column(t.embedVersion)}, ${column(t.embedDimensions)},
+      ${column(t.ingestedAt)}, ${column(t.createdAt)})
+    SELECT u.chunk_id, ${docId}::text, ${lineage.batchId}::text, ${lineage.fileId}::text, ${lineage.originalFilename}::text,
+      ${lineage.mimeType}::text, ${lineage.sourceSha256}::text, u.page, u.start_char, u.end_char, string_to_array(u.element_types, ','),
+      u.section_title, u.text, (${sql.param(flat)}::real[])[(u.n - 1) * ${dims}::int + 1 : u.n * ${dims}::int], ${embeddings.model}::text, ${embeddings.version}::text, ${dims}::int,
+      ${lineage.ingestedAt.toISOString()}::timestamptz, ${opts.now.toISOString()}::timestamptz
+    FROM unnest(${list((c) => c.chunk_id)}::text[], ${list((c) => c.page)}::int[], ${list((c) => c.start_char)}::int[],
+      ${list((c) => c.end_char)}::int[], ${list((c) => c.element_types.join(','))}::text[], ${list((c) => c.section_title)}::text[],
+      ${list((c) => c.text)}::text[]) WITH ORDINALITY AS u(chunk_id, page, start_char, end_char, element_types, section_title, text, n)`;
+}
 
 export async function embedChunks(embedder: Embedder, chunks: Chunk[]): Promise<ChunkEmbeddings> {
   const vectors = chunks.length ? await embedder.embed(chunks.map((c) => c.text)) : [];
@@ -61,32 +101,12 @@ export async function replaceDocumentChunks(
   const vectors = checkEmbeddings(docId, chunks, embeddings);
   const { chunks: table } = tables;
   const lockKey = `${getTableConfig(table).schema ?? ''}.${docId}`;
-  const rows = chunks.map((c, i) => ({
-    chunkId: c.chunk_id,
-    docId,
-    batchId: opts.lineage.batchId,
-    fileId: opts.lineage.fileId,
-    originalFilename: opts.lineage.originalFilename,
-    mimeType: opts.lineage.mimeType,
-    sourceSha256: opts.lineage.sourceSha256,
-    page: c.page,
-    startChar: c.start_char,
-    endChar: c.end_char,
-    elementTypes: c.element_types,
-    sectionTitle: c.section_title,
-    text: c.text,
-    embedding: Array.from(vectors[i]),
-    embedModel: embeddings.model,
-    embedVersion: embeddings.version,
-    embedDimensions: embeddings.dimensions,
-    ingestedAt: opts.lineage.ingestedAt,
-    createdAt: opts.now,
-  }));
-
   await db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))`);
     await tx.delete(table).where(eq(table.docId, docId));
-    for (let i = 0; i < rows.length; i += INSERT_BATCH) await tx.insert(table).values(rows.slice(i, i + INSERT_BATCH));
+    for (let i = 0; i < chunks.length; i += INSERT_BATCH) {
+      await tx.execute(insertChunksSql(table, docId, chunks.slice(i, i + INSERT_BATCH), vectors.slice(i, i + INSERT_BATCH), embeddings, opts));
+    }
   });
   return chunkSetHash(chunks, opts.sha256);
 }
