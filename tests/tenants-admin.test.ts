@@ -199,7 +199,9 @@ describe('tenant admin API', () => {
           controller.close();
         }
       },
-    });
+      // No read-ahead: the first pull comes from the intake reading the body, after the request
+      // passed authentication, so "first half read" means the upload is really in flight.
+    }, { highWaterMark: 0 });
     const inflight = rt.app.request(`/api/v1/ingest/${id}/batch`, {
       method: 'POST', body, headers: { authorization: `Bearer ${vendor}`, 'content-type': contentType }, duplex: 'half',
     } as RequestInit);
