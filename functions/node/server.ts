@@ -35,7 +35,7 @@ async function main() {
     if (!api) throw new Error('the API is not built yet');
     return api.request(url, init);
   };
-  const runtime = await wireNode(env, { holder: 'frostbyte server', parser: true, stepsFetch });
+  const runtime = await wireNode(env, { holder: 'frostbyte server', parser: 'warm', stepsFetch });
   const { services } = runtime;
   const app = (api = buildApi(services));
   if (runtime.embedded) {

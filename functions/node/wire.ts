@@ -53,8 +53,11 @@ export interface WireOptions {
   clock?: Clock;
   log?: Logger;
   pglite?: { inMemory?: boolean };
-  /** Start the parser pool (the server and step workers do; short CLI commands do not). */
-  parser?: boolean;
+  /**
+   * Start the parser pool (the server and step workers do; short CLI commands do not). `warm`
+   * also has its threads parse a sample PDF at start (pool.warmUp), as a long-running server does.
+   */
+  parser?: boolean | 'warm';
   /** How the local relay reaches step routes; default real HTTP to PUBLIC_URL. Tests hand in app.request. */
   stepsFetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
@@ -143,6 +146,9 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
     const pool = createParsePool();
     parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta) };
     closers.unshift(() => pool.close());
+    if (opts.parser === 'warm') {
+      void pool.warmUp().catch((e: unknown) => log.log('warn', 'parser warm-up failed', { component: 'parser', error: e instanceof Error ? e.message : String(e) }));
+    }
   }
 
   // HCLOUD_TOKEN chooses Hetzner for the cloud steps of provisioning; without it there are none.

@@ -16,6 +16,8 @@ import { expectRealOffsets } from '../../tests/fixtures/expect-parsed';
 import { ParseError, ParseUnavailableError } from '../parse/types';
 import type { ParsePool } from './parse-pool';
 import { createParsePool, runLocalParse } from './parse-pool';
+import { samplePdf } from './sample-pdf';
+import { parseDocument } from '../parse/parse-document';
 
 const META = { docId: 'doc_pool', sha256: 'c'.repeat(64), mime: 'application/pdf' };
 
@@ -35,6 +37,13 @@ describe('parse pool with the production worker', () => {
     await pool.warm();
   });
   afterAll(() => pool.close());
+
+  it('warms every thread up by parsing the sample PDF, and parses real documents after', async () => {
+    // Two threads, eight parses each of the four-page sample.
+    expect(await pool.warmUp()).toBe(2 * 8 * 4);
+    const doc = await pool.parse(makeDocx(), META);
+    expect(doc.elements[0]).toMatchObject({ type: 'heading', level: 1, text: DOCX_TEXT.title });
+  });
 
   it('parses in a worker thread and returns the canonical document', async () => {
     const doc = await pool.parse(makeDocx(), META);
@@ -160,5 +169,18 @@ describe('runLocalParse (frostbyte parse)', () => {
     expect(encrypted).toMatchObject({ ok: false, stage: 'parse', code: 'ENCRYPTED_PDF', retryable: false });
     const jpeg = await runLocalParse(Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0]), 'photo.pdf');
     expect(jpeg).toMatchObject({ ok: false, stage: 'intake', code: 'UNSUPPORTED_FORMAT' });
+  });
+});
+
+describe('the warm-up sample PDF', () => {
+  it('is a well-formed PDF whose every page yields its heading and clauses', async () => {
+    const doc = await parseDocument(samplePdf(3), { docId: 'doc_sample', sha256: '0'.repeat(64), mime: 'application/pdf', ocr: undefined });
+    expect(doc.pages).toHaveLength(3);
+    expect(doc.warnings).toEqual([]);
+    expectRealOffsets(doc);
+    for (const n of [1, 2, 3]) {
+      expect(doc.full_text).toContain(`Section ${n}. Services and payment`);
+      expect(doc.full_text).toContain(`${n}.30 The supplier delivers the services described in schedule 30`);
+    }
   });
 });

@@ -46,6 +46,13 @@ export interface ParsePool {
   parse(bytes: Uint8Array, meta: ParseMeta): Promise<ParsedDocument>;
   /** Starts every thread and loads the parser in it, so the first jobs do not pay for it. */
   warm(): Promise<void>;
+  /**
+   * Has every thread parse a sample PDF a few times (about half a core-second each), so V8 has
+   * compiled PDF.js's text path before the first real document: a server's first batch then runs
+   * as fast as later ones. Jobs that arrive meanwhile wait their turn like any other. Resolves
+   * with the number of sample pages parsed, all threads together.
+   */
+  warmUp(): Promise<number>;
   /** Jobs waiting for a free thread. */
   readonly queued: number;
   close(): Promise<void>;
@@ -123,6 +130,19 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
     async warm() {
       const ping: ParseTask = { kind: 'ping', bytes: new Uint8Array(0), docId: '', sha256: '', mime: '' };
       await Promise.all(Array.from({ length: threads }, () => piscina.run(ping)));
+    },
+    async warmUp() {
+      const task: ParseTask = { kind: 'warm', bytes: new Uint8Array(0), docId: '', sha256: '', mime: '' };
+      // Through acquire/release, so real jobs queue behind the warm-up instead of crowding it.
+      const warmed = await Promise.all(Array.from({ length: threads }, async () => {
+        await acquire();
+        try {
+          return ((await piscina.run(task)) as { warmedPages: number }).warmedPages;
+        } finally {
+          release();
+        }
+      }));
+      return warmed.reduce((sum, pages) => sum + pages, 0);
     },
     async close() {
       closed = true;

@@ -4,14 +4,21 @@ import type { ParsedDocument, ParseFailureCode } from '../parse/types';
 import { ParseError, ParseUnavailableError } from '../parse/types';
 import type { ClosableOcrEngine } from './ocr';
 import { createTesseractOcr } from './ocr';
+import { samplePdf } from './sample-pdf';
+
+/** Parses of the sample PDF per thread when warming up: enough for V8 to optimise the text path. */
+const WARM_PARSES = 8;
 
 /**
  * What runs inside a parse worker thread (loaded by parse-worker.mjs). Results travel back as
  * plain data: structured clone keeps an Error's message but not its class or `code`.
  */
 export interface ParseTask {
-  /** `ping` loads the worker and every format's parser (not OCR), to warm a pool up. */
-  kind: 'parse' | 'ping';
+  /**
+   * `ping` loads the worker and every format's parser (not OCR); `warm` parses a sample PDF a few
+   * times, so PDF.js is compiled before the first real document.
+   */
+  kind: 'parse' | 'ping' | 'warm';
   bytes: Uint8Array;
   docId: string;
   sha256: string;
@@ -28,10 +35,16 @@ export type ParseTaskResult =
 // with the thread.
 let ocr: ClosableOcrEngine | null = null;
 
-export async function runParseTask(task: ParseTask): Promise<ParseTaskResult | 'pong'> {
+export async function runParseTask(task: ParseTask): Promise<ParseTaskResult | 'pong' | { warmedPages: number }> {
   if (task.kind === 'ping') {
     await preloadParsers();
     return 'pong';
+  }
+  if (task.kind === 'warm') {
+    const sample = samplePdf();
+    let pages = 0;
+    for (let i = 0; i < WARM_PARSES; i++) pages += (await parseDocument(sample, { docId: 'doc_warm', sha256: '0'.repeat(64), mime: 'application/pdf', ocr: undefined })).pages.length;
+    return { warmedPages: pages };
   }
   ocr ??= createTesseractOcr();
   try {
