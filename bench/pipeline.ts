@@ -81,7 +81,7 @@ async function main() {
       };
 
       const firstRun = await submitAndWait(server, token, root, first);
-      const firstRatio = report('first batch after start (code not yet compiled by V8, on either side)', bareFirst, firstRun.pipelineMs);
+      const firstRatio = report('first batch after start-up (the parser threads warmed up; the rest of the server code not yet compiled by V8)', bareFirst, firstRun.pipelineMs);
       console.log(`  ratio pipeline / bare extraction: ${firstRatio.toFixed(2)}`);
       printCpu(firstRun);
       await settled(server.child.pid);
