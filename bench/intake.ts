@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, startServerProcess } from '../tests/helpers/server-process';
+import { run, settled, startServerProcess } from '../tests/helpers/server-process';
 
 const MiB = 1024 * 1024;
 const TOTAL_MB = Number(process.env.BENCH_TOTAL_MB ?? 1024);
@@ -85,6 +85,7 @@ async function main() {
     {
       const server = await startServerProcess(dataEnv('data-a'), { waitFor: /export TOKEN=/ });
       try {
+        await settled(server.child.pid, log);
         log(`submitting ${FILES} files (${TOTAL_MB} MiB) with curl`);
         const t0 = performance.now();
         const res = await run('curl', ['-sS', '--fail-with-body', '-H', `Authorization: Bearer ${tokenOf(server.output())}`, '-F', 'manifest=@manifest.json;type=application/json', ...entries.flatMap((e) => ['-F', `files=@${e.filename}`]), `${server.url}/api/v1/ingest/demo/batch`], { cwd: files });
@@ -103,7 +104,7 @@ async function main() {
     {
       const server = await startServerProcess(dataEnv('data-b'), { waitFor: /export TOKEN=/ });
       try {
-        await new Promise((r) => setTimeout(r, 1000));
+        await settled(server.child.pid, log);
         const pid = server.child.pid as number;
         const idle = rssKb(pid);
         let peak = idle;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { extractText, getDocumentProxy } from 'unpdf';
 import { makePdf } from '../tests/fixtures/build';
 import { sha256 } from '../tests/helpers/batch';
-import { run, startServerProcess } from '../tests/helpers/server-process';
+import { cpuSeconds, run, settled, startServerProcess } from '../tests/helpers/server-process';
 
 const PDFS = Number(process.env.BENCH_PDFS ?? 50);
 const PAGES = Number(process.env.BENCH_PAGES ?? 10);
@@ -69,7 +69,7 @@ async function main() {
     try {
       // Measure a running server: wait until its start-up work (parser threads, compiling the
       // embedded database's WebAssembly) is done and it sits idle.
-      await settled(server.child.pid);
+      await settled(server.child.pid, log);
       const pages = PDFS * PAGES;
       console.log(`load average (1/5/15 min, ${availableParallelism()} cores): ${loadavg().map((l) => l.toFixed(2)).join(' / ')} — ratios swing when other work shares the cores`);
       const report = (label: string, bare: { ms: number; chars: number }, pipelineMs: number) => {
@@ -84,7 +84,7 @@ async function main() {
       const firstRatio = report('first batch after start-up (the parser threads warmed up; the rest of the server code not yet compiled by V8)', bareFirst, firstRun.pipelineMs);
       console.log(`  ratio pipeline / bare extraction: ${firstRatio.toFixed(2)}`);
       printCpu(firstRun);
-      await settled(server.child.pid);
+      await settled(server.child.pid, log);
 
       const secondRun = await submitAndWait(server, token, root, second);
       const ratio = report('second batch, steady state (both sides ran a batch before)', bareSecond, secondRun.pipelineMs);
@@ -153,26 +153,6 @@ async function submitAndWait(server: Awaited<ReturnType<typeof startServerProces
   // Completion is stamped when the last file is indexed, in the same transaction.
   const completedAt = Date.parse(status.completed_at ?? '');
   return { pipelineMs: completedAt - submittedAt, completedAt, serverCpu: cpuSeconds(server.child.pid) - cpu0, threads: cpuByThread(threads0, threadCpu(server.child.pid)) };
-}
-
-/** Resolves once the process used under 5 % of a core over a second (at most 2 minutes). */
-async function settled(pid: number | undefined) {
-  const started = performance.now();
-  for (;;) {
-    const before = cpuSeconds(pid);
-    await new Promise((r) => setTimeout(r, 1000));
-    const used = cpuSeconds(pid) - before;
-    if (used < 0.05 || performance.now() - started > 120_000) {
-      log(`server idle after ${((performance.now() - started) / 1000).toFixed(0)} s`);
-      return;
-    }
-  }
-}
-
-/** utime + stime of a Linux process, all threads (/proc/<pid>/stat, clock ticks of 1/100 s). */
-function cpuSeconds(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** CPU seconds of each thread of a process, by thread id, with the thread's name. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
@@ -77,4 +78,28 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Rec
     child.stderr.on('data', (d) => (stderr += d));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * Resolves once the process used under 5 % of a core over a second (at most 2 minutes): a
+ * benchmark measures a running server, not its start-up (parser threads warming up, the embedded
+ * database's WebAssembly compiling).
+ */
+export async function settled(pid: number | undefined, log: (line: string) => void = () => {}) {
+  const started = performance.now();
+  for (;;) {
+    const before = cpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    const used = cpuSeconds(pid) - before;
+    if (used < 0.05 || performance.now() - started > 120_000) {
+      log(`server idle after ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      return;
+    }
+  }
+}
+
+/** utime + stime of a Linux process, all threads (/proc/<pid>/stat, clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
