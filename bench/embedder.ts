@@ -7,22 +7,12 @@
  * the steady figure is the median of the following passes.
  */
 import { embedLocally } from '../shared/index/embedder';
+import { createRandom } from '../tests/fixtures/build';
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 1650);
 const PASSES = Number(process.env.BENCH_PASSES ?? 15);
 const DIMENSIONS = 384;
 
-/** mulberry32: the same corpus on every run. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SUBJECTS = ['The Supplier', 'The Customer', 'Each party', 'The Contractor', 'Neither party', 'The Licensee'];
 const VERBS = ['shall deliver', 'must maintain', 'may terminate', 'will provide', 'agrees to keep', 'shall invoice'];

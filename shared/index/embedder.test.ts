@@ -1,6 +1,7 @@
 import { stemmer } from 'stemmer';
 import { describe, expect, it } from 'vitest';
 import { embedLocally, LocalHashEmbedder, tokenize } from './embedder';
+import { createRandom } from '../../tests/fixtures/build';
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i], 0);
 
@@ -119,17 +120,6 @@ const REFERENCE_STOP_WORDS = new Set(
   ).split(' '),
 );
 
-/** mulberry32: the same corpus on every run. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Contract prose, repeated words, numbers, stop words, and Unicode that folding, NFKD and the stemmer must all get right. */
 function variedCorpus(count: number, seed: number): string[] {
