@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import type { FileStatus } from '../db/schema/tenant';
 import { recordEvent } from '../audit/record';
 import { indexParsedDocument } from '../index/store';
 import { completeBatchIfDone } from '../intake/batch-status';
@@ -7,7 +8,7 @@ import { RetryableStepError, type StepContext, type StepDefinition, type StepRes
 import type { Services } from '../services';
 import type { DataPlane } from '../tenants/data-plane';
 import { claimStepRun, loadStepInput, StepAlreadyDone } from './claim';
-import { setFileStage } from './file-state';
+import { setFileStage, startFileStage } from './file-state';
 
 /** Bump when chunking or index layout changes: part of the index step's idempotency key. */
 export const INDEX_CODE_VERSION = 'index-1';
@@ -28,6 +29,9 @@ export type IndexPayload = v.InferOutput<typeof IndexPayload>;
 
 const decoder = new TextDecoder();
 
+/** Where indexing may start: parsed, indexing (a retry) or index_failed (an operator retry). */
+const INDEX_FROM: FileStatus[] = ['parsed', 'indexing', 'index_failed'];
+
 /**
  * Index step: canonical JSON → chunks + embeddings + full-text, replacing the document's previous
  * chunks. Keyed by (doc, index, parsed sha256, index version + embedder): redelivery does nothing.
@@ -36,13 +40,15 @@ export async function runIndexStep(services: Services, plane: DataPlane, p: Inde
   const embedder = services.embedder;
   if (!embedder) throw new RetryableStepError('no embedder is configured in this runtime');
   const key = { docId: p.doc_id, step: 'index', inputSha256: p.parsed_sha256, codeVersion: `${INDEX_CODE_VERSION}:${embedder.model}@${embedder.version}` };
-  const input = await loadStepInput(plane.db, plane.tables, key);
-  if (!input) return { status: 'skipped', detail: 'document not found' };
-  const { file, done } = input;
-  if (done) return { status: 'already_done' };
-  if (!['parsed', 'indexing', 'index_failed'].includes(file.status)) return { status: 'skipped', detail: `file is ${file.status}` };
-
-  await setFileStage(plane.db, plane.tables, p.doc_id, { status: 'indexing', stage: 'index', state: 'running', at: services.clock.now() });
+  const file = await startFileStage(plane.db, plane.tables, key, { status: 'indexing', stage: 'index', at: services.clock.now(), from: INDEX_FROM });
+  if (!file) {
+    // Not started: say why (gone, done before, or in another state).
+    const input = await loadStepInput(plane.db, plane.tables, key);
+    if (!input) return { status: 'skipped', detail: 'document not found' };
+    if (input.done) return { status: 'already_done' };
+    if (!INDEX_FROM.includes(input.file.status)) return { status: 'skipped', detail: `file is ${input.file.status}` };
+    throw new RetryableStepError('the file changed while the index step started', 1);
+  }
   const raw = await plane.store.getBytes(p.parsed_key);
   if (!raw) throw new RetryableStepError(`parsed object ${p.parsed_key} is missing`);
   const doc = JSON.parse(decoder.decode(raw)) as ParsedDocument;

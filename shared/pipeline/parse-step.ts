@@ -1,4 +1,5 @@
 import canonicalize from 'canonicalize';
+import type { FileStatus } from '../db/schema/tenant';
 import * as v from 'valibot';
 import { recordEvent } from '../audit/record';
 import { sha256Hex } from '../hash';
@@ -10,7 +11,7 @@ import type { Services } from '../services';
 import { parsedKey } from '../storage/object-store';
 import type { DataPlane } from '../tenants/data-plane';
 import { claimStepRun, loadStepInput, StepAlreadyDone } from './claim';
-import { setFileStage } from './file-state';
+import { setFileStage, startFileStage } from './file-state';
 
 export const ParsePayload = v.object({
   tenant_id: v.string(),
@@ -26,6 +27,9 @@ export const ParsePayload = v.object({
 export type ParsePayload = v.InferOutput<typeof ParsePayload>;
 
 const encoder = new TextEncoder();
+
+/** Where a parse may start: received, or parsing (a retry of one that stopped). */
+const PARSE_FROM: FileStatus[] = ['received', 'parsing'];
 
 /** Index message for a parsed document; the dedup id ties it to the parse output. */
 export function indexMessage(p: ParsePayload, parsed: { key: string; sha256: string; parserVersion: string }) {
@@ -48,20 +52,23 @@ export async function runParseStep(services: Services, plane: DataPlane, p: Pars
   const parser = services.parser;
   if (!parser) throw new RetryableStepError('no parser is configured in this runtime');
   const key = { docId: p.doc_id, step: 'parse', inputSha256: p.sha256, codeVersion: parser.version };
-  const input = await loadStepInput(plane.db, plane.tables, key);
-  if (!input) return { status: 'skipped', detail: 'document not found' };
-  const { file, done } = input;
-  if (done) {
-    // Parsed before; an operator retry of a later stage still needs its index message.
-    if (file.status === 'parsed' || file.status === 'index_failed' || file.status === 'indexing') {
-      await enqueueStep(plane.db, plane.tables, services.clock, indexMessage(p, { key: parsedKey(p.tenant_id, p.doc_id, parser.version), sha256: done.outputSha256, parserVersion: parser.version }));
-      services.onOutboxWritten?.(p.tenant_id);
+  const parsing = await startFileStage(plane.db, plane.tables, key, { status: 'parsing', stage: 'parse', at: services.clock.now(), from: PARSE_FROM });
+  if (!parsing) {
+    // Not started: say why (gone, done before, or in another state).
+    const input = await loadStepInput(plane.db, plane.tables, key);
+    if (!input) return { status: 'skipped', detail: 'document not found' };
+    const { file, done } = input;
+    if (done) {
+      // Parsed before; an operator retry of a later stage still needs its index message.
+      if (file.status === 'parsed' || file.status === 'index_failed' || file.status === 'indexing') {
+        await enqueueStep(plane.db, plane.tables, services.clock, indexMessage(p, { key: parsedKey(p.tenant_id, p.doc_id, parser.version), sha256: done.outputSha256, parserVersion: parser.version }));
+        services.onOutboxWritten?.(p.tenant_id);
+      }
+      return { status: 'already_done' };
     }
-    return { status: 'already_done' };
+    if (!PARSE_FROM.includes(file.status)) return { status: 'skipped', detail: `file is ${file.status}` };
+    throw new RetryableStepError('the file changed while the parse step started', 1);
   }
-  if (file.status !== 'received' && file.status !== 'parsing') return { status: 'skipped', detail: `file is ${file.status}` };
-
-  await setFileStage(plane.db, plane.tables, p.doc_id, { status: 'parsing', stage: 'parse', state: 'running', at: services.clock.now() });
   const bytes = await plane.store.getBytes(p.storage_key);
   if (!bytes) throw new RetryableStepError(`raw object ${p.storage_key} is missing`);
 
