@@ -99,7 +99,7 @@ export function createLambdaHandlers(source: Record<string, string | undefined>,
         // The worker file is found relative to this module, bundled or not: sst.config.ts copies
         // shared/ next to the bundle (functions/lambda/index.mjs → ../../shared/node/parse-worker.mjs).
         const pool = createParsePool({ workerFile: new URL('../../shared/node/parse-worker.mjs', import.meta.url) });
-        parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta), close: () => pool.close() };
+        parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta), parseCanonical: (bytes, meta) => pool.parseCanonical(bytes, meta), close: () => pool.close() };
       }
       const rt = await wireServerless(s, {
         log, clock: opts.clock ?? systemClock, ownStepsBaseUrl, poolSize: POOL_SIZE, endConnections: true, parser,

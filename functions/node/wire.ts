@@ -144,7 +144,7 @@ export async function wireNode(env: Env, opts: WireOptions = { holder: 'frostbyt
   let parser: DocumentParser | undefined;
   if (opts.parser) {
     const pool = createParsePool();
-    parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta) };
+    parser = { version: PARSER_VERSION, parse: (bytes, meta) => pool.parse(bytes, meta), parseCanonical: (bytes, meta) => pool.parseCanonical(bytes, meta) };
     closers.unshift(() => pool.close());
     if (opts.parser === 'warm') {
       void pool.warmUp().catch((e: unknown) => log.log('warn', 'parser warm-up failed', { component: 'parser', error: e instanceof Error ? e.message : String(e) }));

@@ -17,6 +17,8 @@ import { ParseError, ParseUnavailableError } from '../parse/types';
 import type { ParsePool } from './parse-pool';
 import { createParsePool, runLocalParse } from './parse-pool';
 import { samplePdf } from './sample-pdf';
+import canonicalize from 'canonicalize';
+import { sha256Hex } from '../hash';
 import { parseDocument } from '../parse/parse-document';
 
 const META = { docId: 'doc_pool', sha256: 'c'.repeat(64), mime: 'application/pdf' };
@@ -43,6 +45,13 @@ describe('parse pool with the production worker', () => {
     expect(await pool.warmUp()).toBe(2 * 8 * 4);
     const doc = await pool.parse(makeDocx(), META);
     expect(doc.elements[0]).toMatchObject({ type: 'heading', level: 1, text: DOCX_TEXT.title });
+  });
+
+  it('returns the canonical JSON (RFC 8785) of the document it parsed, and its SHA-256', async () => {
+    const { document, canonical } = await pool.parseCanonical(samplePdf(2), META);
+    expect(canonical.json).toBe(canonicalize(document));
+    expect(canonical.sha256).toBe(await sha256Hex(canonical.json));
+    expect(JSON.parse(canonical.json)).toEqual(document);
   });
 
   it('parses in a worker thread and returns the canonical document', async () => {

@@ -7,6 +7,7 @@ import { summarizeParse } from '../parse/summarize';
 import type { ParsedDocument } from '../parse/types';
 import { ParseError, ParseUnavailableError } from '../parse/types';
 import type { ParseTask, ParseTaskResult } from './parse-task';
+import type { CanonicalDocument } from '../pipeline/ports';
 
 /**
  * Parsing and OCR off the HTTP event loop (DESIGN §3): a Piscina worker-thread pool sized to the
@@ -44,6 +45,8 @@ export interface ParseMeta {
 export interface ParsePool {
   /** Rejects with ParseError (the file's fault, permanent) or ParseUnavailableError (retry). */
   parse(bytes: Uint8Array, meta: ParseMeta): Promise<ParsedDocument>;
+  /** The same, with the canonical JSON and its SHA-256 made in the worker thread. */
+  parseCanonical(bytes: Uint8Array, meta: ParseMeta): Promise<{ document: ParsedDocument; canonical: CanonicalDocument }>;
   /** Starts every thread and loads the parser in it, so the first jobs do not pay for it. */
   warm(): Promise<void>;
   /**
@@ -99,34 +102,37 @@ export function createParsePool(options: ParsePoolOptions = {}): ParsePool {
 
   let closed = false;
 
+  const parseCanonical = async (bytes: Uint8Array, meta: ParseMeta): Promise<{ document: ParsedDocument; canonical: CanonicalDocument }> => {
+    if (closed) throw new ParseUnavailableError('The parser pool is closed.');
+    await acquire();
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = meta.signal ? AbortSignal.any([timeout, meta.signal]) : timeout;
+    const task: ParseTask = { kind: 'parse', bytes, docId: meta.docId, sha256: meta.sha256, mime: meta.mime, limits: options.limits };
+    let result: ParseTaskResult;
+    try {
+      if (signal.aborted) throw new Error('aborted before start');
+      result = (await piscina.run(task, { signal })) as ParseTaskResult;
+    } catch (error) {
+      if (timeout.aborted) throw new ParseError('PARSE_TIMEOUT', `Parsing took longer than ${Math.round(timeoutMs / 1000)} s.`);
+      if (meta.signal?.aborted) throw new ParseUnavailableError('Parsing was cancelled.');
+      if ((error as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        throw new ParseError('RESOURCE_LIMIT', `Parsing needed more than ${maxMemoryMb} MB of memory.`);
+      }
+      throw new ParseUnavailableError('The parser worker stopped unexpectedly.');
+    } finally {
+      release();
+    }
+    if (result.ok) return { document: result.document, canonical: result.canonical };
+    if (result.failure === 'parse') throw new ParseError(result.code, result.message);
+    throw new ParseUnavailableError(result.message);
+  };
+
   return {
     get queued() {
       return waiting.length;
     },
-    async parse(bytes, meta) {
-      if (closed) throw new ParseUnavailableError('The parser pool is closed.');
-      await acquire();
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = meta.signal ? AbortSignal.any([timeout, meta.signal]) : timeout;
-      const task: ParseTask = { kind: 'parse', bytes, docId: meta.docId, sha256: meta.sha256, mime: meta.mime, limits: options.limits };
-      let result: ParseTaskResult;
-      try {
-        if (signal.aborted) throw new Error('aborted before start');
-        result = (await piscina.run(task, { signal })) as ParseTaskResult;
-      } catch (error) {
-        if (timeout.aborted) throw new ParseError('PARSE_TIMEOUT', `Parsing took longer than ${Math.round(timeoutMs / 1000)} s.`);
-        if (meta.signal?.aborted) throw new ParseUnavailableError('Parsing was cancelled.');
-        if ((error as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-          throw new ParseError('RESOURCE_LIMIT', `Parsing needed more than ${maxMemoryMb} MB of memory.`);
-        }
-        throw new ParseUnavailableError('The parser worker stopped unexpectedly.');
-      } finally {
-        release();
-      }
-      if (result.ok) return result.document;
-      if (result.failure === 'parse') throw new ParseError(result.code, result.message);
-      throw new ParseUnavailableError(result.message);
-    },
+    parse: async (bytes, meta) => (await parseCanonical(bytes, meta)).document,
+    parseCanonical,
     async warm() {
       const ping: ParseTask = { kind: 'ping', bytes: new Uint8Array(0), docId: '', sha256: '', mime: '' };
       await Promise.all(Array.from({ length: threads }, () => piscina.run(ping)));

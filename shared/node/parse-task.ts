@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import type { ParseLimits } from '../parse/limits';
 import { parseDocument, preloadParsers } from '../parse/parse-document';
 import type { ParsedDocument, ParseFailureCode } from '../parse/types';
+import type { CanonicalDocument } from '../pipeline/ports';
 import { ParseError, ParseUnavailableError } from '../parse/types';
 import type { ClosableOcrEngine } from './ocr';
 import { createTesseractOcr } from './ocr';
@@ -27,7 +30,7 @@ export interface ParseTask {
 }
 
 export type ParseTaskResult =
-  | { ok: true; document: ParsedDocument }
+  | { ok: true; document: ParsedDocument; canonical: CanonicalDocument }
   | { ok: false; failure: 'parse'; code: ParseFailureCode; message: string }
   | { ok: false; failure: 'unavailable'; message: string };
 
@@ -55,7 +58,9 @@ export async function runParseTask(task: ParseTask): Promise<ParseTaskResult | '
       ocr,
       limits: task.limits,
     });
-    return { ok: true, document };
+    // Serialised and hashed here, off the server's event loop: the parse step stores exactly this.
+    const json = canonicalize(document) ?? '{}';
+    return { ok: true, document, canonical: { json, sha256: createHash('sha256').update(json).digest('hex') } };
   } catch (error) {
     if (error instanceof ParseError) return { ok: false, failure: 'parse', code: error.code, message: error.message };
     if (error instanceof ParseUnavailableError) return { ok: false, failure: 'unavailable', message: error.message };

@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { recordEvent } from '../audit/record';
 import { sha256Hex } from '../hash';
 import { completeBatchIfDone } from '../intake/batch-status';
-import { ParseError } from '../parse/types';
+import { ParseError, type ParsedDocument } from '../parse/types';
 import { enqueueStep } from '../queue/outbox';
 import { RetryableStepError, type StepContext, type StepDefinition, type StepResult } from '../queue/step';
 import type { Services } from '../services';
@@ -12,6 +12,7 @@ import { parsedKey } from '../storage/object-store';
 import type { DataPlane } from '../tenants/data-plane';
 import { claimStepRun, loadStepInput, StepAlreadyDone } from './claim';
 import { setFileStage, startFileStage } from './file-state';
+import type { CanonicalDocument } from './ports';
 
 export const ParsePayload = v.object({
   tenant_id: v.string(),
@@ -73,9 +74,12 @@ export async function runParseStep(services: Services, plane: DataPlane, p: Pars
   if (!bytes) throw new RetryableStepError(`raw object ${p.storage_key} is missing`);
 
   const started = Date.now();
-  let doc;
+  let doc: ParsedDocument;
+  let canonical: CanonicalDocument | undefined;
   try {
-    doc = await parser.parse(bytes, { docId: p.doc_id, sha256: p.sha256, mime: p.mime_type });
+    const meta = { docId: p.doc_id, sha256: p.sha256, mime: p.mime_type };
+    if (parser.parseCanonical) ({ document: doc, canonical } = await parser.parseCanonical(bytes, meta));
+    else doc = await parser.parse(bytes, meta);
   } catch (e) {
     if (e instanceof ParseError) return failParse(services, plane, p, ctx, e.code, e.message, parser.version);
     if (ctx.attempt >= services.env.STEP_MAX_ATTEMPTS) {
@@ -83,8 +87,8 @@ export async function runParseStep(services: Services, plane: DataPlane, p: Pars
     }
     throw e;
   }
-  const json = canonicalize(doc) ?? '{}';
-  const outputHash = await sha256Hex(json);
+  const json = canonical?.json ?? canonicalize(doc) ?? '{}';
+  const outputHash = canonical?.sha256 ?? (await sha256Hex(json));
   const objectKey = parsedKey(p.tenant_id, p.doc_id, parser.version);
   await plane.store.put(objectKey, encoder.encode(json), { contentType: 'application/json' });
   const elementCounts: Record<string, number> = {};
