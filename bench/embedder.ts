@@ -7,28 +7,19 @@
  * the steady figure is the median of the following passes.
  */
 import { embedLocally } from '../shared/index/embedder';
-import { createRandom } from '../tests/fixtures/build';
+import { contractSentence, createRandom } from '../tests/fixtures/build';
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 1650);
 const PASSES = Number(process.env.BENCH_PASSES ?? 15);
 const DIMENSIONS = 384;
 
 
-const SUBJECTS = ['The Supplier', 'The Customer', 'Each party', 'The Contractor', 'Neither party', 'The Licensee'];
-const VERBS = ['shall deliver', 'must maintain', 'may terminate', 'will provide', 'agrees to keep', 'shall invoice'];
-const OBJECTS = [
-  'the services described in the applicable statement of work', 'all confidential information received',
-  'accurate records of every transaction', 'written notice of any material breach',
-  'the deliverables within thirty days', 'insurance cover of reasonable scope',
-];
-const TAILS = ['in accordance with this agreement', 'without undue delay', 'at its own cost', 'subject to clause 4', 'during the initial term', 'unless otherwise agreed in writing'];
 
 function contractCorpus(): string[] {
   const random = createRandom(1);
-  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
   return Array.from({ length: CHUNKS }, (_, i) => {
     let text = `Clause ${i}.1 binds the Supplier to deliver service level ${i * 7}. `;
-    while (text.length < 800) text += `${pick(SUBJECTS)} ${pick(VERBS)} ${pick(OBJECTS)} ${pick(TAILS)}. `;
+    while (text.length < 800) text += `${contractSentence(random)} `;
     return text.trim();
   });
 }
