@@ -22,6 +22,14 @@ export function samplePdf(pages = 4): Uint8Array {
     kids.push(add(`<< /Type /Page /Parent ${pagesId} 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 ${font} 0 R /F2 ${bold} 0 R >> >> /Contents ${content} 0 R >>`));
   }
   objects[pagesId - 1] = `<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`;
+  return pdfFile(objects, catalog);
+}
+
+/**
+ * A PDF file from its objects (object n is `objects[n - 1]`, ASCII only) with a correct
+ * cross-reference table, `root` naming the catalog.
+ */
+export function pdfFile(objects: readonly string[], root: number): Uint8Array {
   let out = '%PDF-1.4\n';
   const offsets: number[] = [];
   objects.forEach((body, i) => {
@@ -30,7 +38,7 @@ export function samplePdf(pages = 4): Uint8Array {
   });
   const xref = out.length;
   out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
-  out += `trailer\n<< /Size ${objects.length + 1} /Root ${catalog} 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  // Every character above is ASCII, so string offsets are byte offsets.
+  out += `trailer\n<< /Size ${objects.length + 1} /Root ${root} 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  // Every character is ASCII, so string offsets are byte offsets.
   return new TextEncoder().encode(out);
 }
